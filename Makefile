@@ -1,0 +1,54 @@
+# audiencelake: the two commands are `make demo` and `make test`; each sets itself up first.
+# Set-up is idempotent: every step is guarded by a stamp or a check, so a second run is quick and offline.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+JARS := jars
+DEMO_USERS ?= 2000
+DEMO_DAYS ?= 120
+
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: setup demo test lint bench clean-lake
+
+setup: $(VENV)/.installed $(JARS)/.fetched blas
+
+# Python: a virtual environment with the project (editable) and its pinned dependencies.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# JVM: the Delta Lake jars named by delta-spark's configure_spark_with_delta_pip, from Maven Central.
+# Only io.delta and io.unitycatalog artifacts are kept: everything else they depend on ships inside PySpark.
+$(JARS)/.fetched: build/jars-pom/pom.xml
+	rm -rf $(JARS) && mkdir -p $(JARS)
+	mvn -q -B -f build/jars-pom/pom.xml dependency:copy-dependencies \
+	  -DincludeScope=runtime -DincludeGroupIds=io.delta,io.unitycatalog -DoutputDirectory=$(abspath $(JARS))
+	touch $@
+
+# Native BLAS for MLlib (ALS); Debian's libopenblas0, installed only when missing.
+blas:
+	@ldconfig -p | grep -q 'libopenblas.so.0' || { \
+	  echo "installing libopenblas0 (native BLAS for Spark MLlib)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0 >/dev/null; }
+
+demo: setup
+	$(VENV)/bin/audiencelake demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check lib tests jobs benchmarks
+	$(VENV)/bin/ruff format --check lib tests jobs benchmarks
+
+bench: setup
+	$(PY) benchmarks/ingest.py
+
+clean-lake:
+	rm -rf lake

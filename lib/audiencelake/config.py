@@ -1,0 +1,224 @@
+"""Typed settings from `conf/<env>.yaml` and `conf/sources.yaml`, with overrides from flags and environment variables.
+
+Override precedence (last wins): the YAML file, environment variables `AUDIENCELAKE__<SECTION>__<KEY>=value`
+(double underscores separate levels), then `--set section.key=value` flags. Every error names the file, the key
+and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audiencelake.errors import ConfigError
+from audiencelake.resources import project_root, resource_dir
+
+ENV_PREFIX = "AUDIENCELAKE__"
+ENVIRONMENTS = ("local", "cluster", "databricks")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSettings(_Strict):
+    """How the SparkSession is built."""
+
+    master: str | None = None
+    app_name: str = "audiencelake"
+    delta_jars: Literal["local", "provided"] = "local"
+    jars_dir: str = "jars"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return (
+            {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
+
+
+class LakeSettings(_Strict):
+    """Where the lake lives. Local: path-based Delta tables under `root`; with `catalog`: catalog tables."""
+
+    root: str
+    landing: str
+    catalog: str | None = None
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: str
+    registry_uri: str | None = None
+
+
+class PiiSettings(_Strict):
+    """PII hashing. The salt comes from the environment variable `salt_env` when set, else from `salt`."""
+
+    salt: str | None = None
+    salt_env: str = "AUDIENCELAKE_PII_SALT"
+
+
+class QualitySettings(_Strict):
+    sample_size: int = Field(default=10, ge=0, le=1000)
+
+
+class IdentitySettings(_Strict):
+    max_iterations: int = Field(default=30, ge=1)
+
+
+class SourceSettings(_Strict):
+    """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
+
+    path: str
+    format: Literal["json", "csv", "parquet"]
+    table: str
+    options: dict[str, str] = Field(default_factory=dict)
+    mapping: dict[str, str] = Field(default_factory=dict, description="file column -> contract column")
+    timestamp_formats: dict[str, str] = Field(default_factory=dict, description="contract column -> Spark pattern")
+    time_zone: str = "UTC"
+    streaming: bool = False
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return (
+            {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
+
+
+class Settings(_Strict):
+    env: str
+    lake: LakeSettings
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    mlflow: MlflowSettings
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+
+    def resolve(self, path: str) -> str:
+        """Resolve a configured path: URIs and absolute paths stay, relative ones join the project root."""
+        if "://" in path or path.startswith("/") or path.startswith("dbfs:"):
+            return path
+        return str(project_root() / path)
+
+    @property
+    def lake_root(self) -> str:
+        return self.resolve(self.lake.root)
+
+    @property
+    def landing_root(self) -> str:
+        return self.resolve(self.lake.landing)
+
+    def source_path(self, source: str) -> str:
+        """The glob of a source's landing files, with `{landing}` expanded."""
+        return self.sources[source].path.format(landing=self.landing_root)
+
+    def pii_salt(self) -> str:
+        """The salt for PII hashing.
+
+        Raises:
+            ConfigError: neither the environment variable nor `pii.salt` gives one.
+        """
+        salt = os.environ.get(self.pii.salt_env) or self.pii.salt
+        if not salt:
+            raise ConfigError(f"conf/{self.env}.yaml", "pii.salt", f"no salt: set ${self.pii.salt_env} or pii.salt")
+        return salt
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "<file>", "file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "<root>", f"expected a mapping, got {type(data).__name__}")
+    return data
+
+
+# Sections whose keys themselves contain dots (Spark settings, reader options): the rest of the path is one key.
+_FREE_FORM = {("spark", "conf"): 2, ("sources", "options"): 3, ("sources", "mapping"): 3}
+
+
+def _split_dotted(dotted: str) -> list[str]:
+    keys = dotted.split(".")
+    for (section, field), depth in _FREE_FORM.items():
+        if len(keys) > depth and keys[0] == section and keys[depth - 1] == field:
+            return keys[:depth] + [".".join(keys[depth:])]
+    return keys
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    keys = _split_dotted(dotted)
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(origin, dotted, f"'{key}' is not a section")
+        node = child
+    node[keys[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+
+
+def _env_overrides(environ: dict[str, str]) -> list[tuple[str, str]]:
+    return [
+        (name[len(ENV_PREFIX) :].lower().replace("__", "."), value)
+        for name, value in sorted(environ.items())
+        if name.startswith(ENV_PREFIX)
+    ]
+
+
+def load_settings(
+    env: str = "local",
+    overrides: list[str] | None = None,
+    conf_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Load and validate the settings of one environment.
+
+    Args:
+        env: `local`, `cluster` or `databricks`: reads `conf/<env>.yaml`.
+        overrides: `section.key=value` strings (values are parsed as YAML scalars).
+        conf_dir: the configuration folder; defaults to the project's `conf/`.
+        environ: environment variables to read overrides from; defaults to `os.environ`.
+
+    Returns:
+        The validated settings, sources included (from `conf/sources.yaml`).
+
+    Raises:
+        ConfigError: a file is missing or malformed, or a key is unknown, missing or of the wrong type.
+    """
+    conf_dir = conf_dir or resource_dir("conf")
+    env_file = conf_dir / f"{env}.yaml"
+    if env not in ENVIRONMENTS and not env_file.exists():
+        raise ConfigError(str(env_file), "env", f"unknown environment '{env}'; expected one of {ENVIRONMENTS}")
+    data = _read_yaml(env_file)
+    data.setdefault("env", env)
+    sources_file = conf_dir / "sources.yaml"
+    if "sources" not in data and sources_file.exists():
+        data["sources"] = _read_yaml(sources_file).get("sources", {})
+    origin = {"sources": str(sources_file)}
+    for dotted, value in _env_overrides(dict(os.environ if environ is None else environ)):
+        _set_dotted(data, dotted, value, f"${ENV_PREFIX}{dotted.upper().replace('.', '__')}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError("--set", item, "expected section.key=value")
+        dotted, value = item.split("=", 1)
+        _set_dotted(data, dotted.strip(), value, "--set")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"])
+        file = origin.get(str(err["loc"][0]), str(env_file))
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(file, key, f"{err['msg']}{more}") from exc

@@ -1,0 +1,231 @@
+"""Data contracts: one YAML per table under schemas/, the single source of a table's schema, keys, PII and rules.
+
+Spark StructTypes, Great Expectations suites (`audiencelake.quality.suites`), row predicates
+(`audiencelake.quality.predicates`) and the data dictionary are all derived from these objects.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pyspark.sql import types as T
+
+from audiencelake.errors import ContractError
+from audiencelake.resources import resource_dir
+
+_PRIMITIVES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "int": T.IntegerType(),
+    "long": T.LongType(),
+    "double": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampType(),
+}
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+_ARRAY = re.compile(r"^array<(.+)>$")
+
+# Row-level expectation types a contract may use, with the kwargs each requires. Each has a Spark predicate.
+ROW_EXPECTATIONS: dict[str, set[str]] = {
+    "expect_column_values_to_not_be_null": {"column"},
+    "expect_column_values_to_be_between": {"column"},
+    "expect_column_values_to_be_in_set": {"column", "value_set"},
+    "expect_column_values_to_not_be_in_set": {"column", "value_set"},
+    "expect_column_values_to_match_regex": {"column", "regex"},
+    "expect_column_value_lengths_to_be_between": {"column"},
+    "expect_column_pair_values_a_to_be_greater_than_b": {"column_A", "column_B"},
+}
+# Table-level expectation types: recorded, and under the `fail` policy they stop the run, but they select no rows.
+TABLE_EXPECTATIONS: dict[str, set[str]] = {
+    "expect_table_row_count_to_be_between": set(),
+    "expect_compound_columns_to_be_unique": {"column_list"},
+    "expect_column_values_to_be_unique": {"column"},
+}
+LINEAGE_COLUMNS = ("_batch_id", "_file", "_ingested_at")
+
+
+def spark_type(type_name: str) -> T.DataType:
+    """Map a contract type name (`string`, `decimal(12,2)`, `array<string>`, ...) to a Spark type.
+
+    Raises:
+        ValueError: the name is not a supported type.
+    """
+    name = type_name.strip().lower()
+    if name in _PRIMITIVES:
+        return _PRIMITIVES[name]
+    if match := _DECIMAL.match(name):
+        return T.DecimalType(int(match.group(1)), int(match.group(2)))
+    if match := _ARRAY.match(name):
+        return T.ArrayType(spark_type(match.group(1)), containsNull=True)
+    raise ValueError(f"unknown type '{type_name}'; use one of {sorted(_PRIMITIVES)}, decimal(p,s) or array<type>")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(_Strict):
+    name: str
+    type: str
+    nullable: bool = True
+    pii: Literal["email", "phone", "name"] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check_type(self) -> Column:
+        try:
+            spark_type(self.type)
+        except ValueError as exc:
+            raise ValueError(f"column '{self.name}': {exc}") from exc
+        return self
+
+    def field(self) -> T.StructField:
+        return T.StructField(self.name, spark_type(self.type), self.nullable, {"comment": self.description})
+
+
+class Expectation(_Strict):
+    name: str
+    expectation: str
+    kwargs: dict = Field(default_factory=dict)
+    severity: Literal["error", "warn"] = "error"
+
+    @property
+    def row_level(self) -> bool:
+        return self.expectation in ROW_EXPECTATIONS
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the expectation reads, in kwargs order."""
+        names = [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+        return names + list(self.kwargs.get("column_list", []))
+
+
+class Contract(_Strict):
+    """A table's contract. `columns` are what a source delivers (typed); `derived` are added by the pipeline."""
+
+    table: str
+    layer: Literal["bronze", "silver", "gold", "ops"]
+    description: str
+    source: str | None = None
+    keys: list[str] = Field(default_factory=list)
+    order_by: str | None = None
+    partition_by: list[str] = Field(default_factory=list)
+    policy: Literal["fail", "quarantine", "warn"] = "fail"
+    columns: list[Column]
+    derived: list[Column] = Field(default_factory=list)
+    expectations: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Contract:
+        names = [c.name for c in self.all_columns]
+        if len(names) != len(set(names)):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"columns: duplicate column names {dupes}")
+        for field_name, refs in (("keys", self.keys), ("partition_by", self.partition_by)):
+            for ref in refs:
+                if ref not in names:
+                    raise ValueError(f"{field_name}: unknown column '{ref}'")
+        if self.order_by and self.order_by not in names:
+            raise ValueError(f"order_by: unknown column '{self.order_by}'")
+        seen: set[str] = set()
+        for i, exp in enumerate(self.expectations):
+            where = f"expectations[{i}] ({exp.name})"
+            if exp.name in seen:
+                raise ValueError(f"{where}: duplicate expectation name")
+            seen.add(exp.name)
+            required = ROW_EXPECTATIONS.get(exp.expectation, TABLE_EXPECTATIONS.get(exp.expectation))
+            if required is None:
+                known = sorted(ROW_EXPECTATIONS) + sorted(TABLE_EXPECTATIONS)
+                raise ValueError(f"{where}: unsupported expectation '{exp.expectation}'; supported: {known}")
+            if missing := required - set(exp.kwargs):
+                raise ValueError(f"{where}: missing kwargs {sorted(missing)}")
+            for col in exp.columns:
+                if col not in names:
+                    raise ValueError(f"{where}: unknown column '{col}'")
+        return self
+
+    @property
+    def all_columns(self) -> list[Column]:
+        return [*self.columns, *self.derived]
+
+    @property
+    def pii_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.pii]
+
+    def column(self, name: str) -> Column:
+        for col in self.all_columns:
+            if col.name == name:
+                return col
+        raise ContractError(f"contract '{self.table}': no column '{name}'")
+
+    def input_schema(self) -> T.StructType:
+        """The typed record a source delivers (`columns`), PII included."""
+        return T.StructType([c.field() for c in self.columns])
+
+    def table_schema(self) -> T.StructType:
+        """The stored table: columns without PII, then derived columns, then (silver) lineage columns."""
+        fields = [c.field() for c in self.all_columns if not c.pii]
+        if self.layer == "silver":
+            fields += [
+                T.StructField("_batch_id", T.StringType(), False),
+                T.StructField("_file", T.StringType(), True),
+                T.StructField("_ingested_at", T.TimestampType(), False),
+            ]
+        return T.StructType(fields)
+
+    def restricted_schema(self) -> T.StructType:
+        """The PII-restricted table: keys, the PII columns and the version column."""
+        keep = [*self.keys, *[c.name for c in self.pii_columns]]
+        if self.order_by and self.order_by not in keep:
+            keep.append(self.order_by)
+        return T.StructType([self.column(n).field() for n in keep])
+
+
+def load_contract(path: Path) -> Contract:
+    """Load and validate one contract file.
+
+    Raises:
+        ContractError: the file is not valid YAML or breaks the contract rules; the message names file and key.
+    """
+    try:
+        data = yaml.safe_load(path.read_text())
+        return Contract.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        raise ContractError(f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}") from exc
+
+
+@cache
+def _load_all(folder: str) -> dict[str, Contract]:
+    contracts: dict[str, Contract] = {}
+    for path in sorted(Path(folder).rglob("*.yaml")):
+        contract = load_contract(path)
+        if contract.table != path.stem:
+            raise ContractError(f"{path}: table: '{contract.table}' does not match the file name '{path.stem}'")
+        contracts[contract.table] = contract
+    return contracts
+
+
+def contracts(folder: Path | None = None) -> dict[str, Contract]:
+    """All contracts under `folder` (default: the project's schemas/), by table name."""
+    return _load_all(str(folder or resource_dir("schemas")))
+
+
+def contract(table: str, folder: Path | None = None) -> Contract:
+    """The contract of one table.
+
+    Raises:
+        ContractError: no contract has that name.
+    """
+    found = contracts(folder)
+    if table not in found:
+        raise ContractError(f"no contract for table '{table}' under schemas/; known: {sorted(found)}")
+    return found[table]

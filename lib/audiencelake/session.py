@@ -1,0 +1,61 @@
+"""The one SparkSession factory: Delta Lake extension and catalog, UTC session time, settings from config."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from pyspark.sql import SparkSession
+
+from audiencelake.config import Settings
+from audiencelake.errors import ConfigError
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def delta_jars(settings: Settings) -> list[str]:
+    """The Delta Lake jars to put on the classpath when `spark.delta_jars` is `local`.
+
+    Raises:
+        ConfigError: the jars folder holds no delta-spark jar (run `make setup`).
+    """
+    jars_dir = settings.resolve(settings.spark.jars_dir)
+    jars = sorted(glob.glob(os.path.join(jars_dir, "*.jar")))
+    if not any(os.path.basename(j).startswith("delta-spark_") for j in jars):
+        raise ConfigError(
+            f"conf/{settings.env}.yaml", "spark.jars_dir", f"no delta-spark jar in {jars_dir}; run `make setup`"
+        )
+    return jars
+
+
+def session_conf(settings: Settings) -> dict[str, str]:
+    """All Spark settings the factory applies, in order of precedence (later wins)."""
+    conf = {**BASE_CONF, **DELTA_CONF, "spark.app.name": settings.spark.app_name}
+    if settings.spark.master:
+        conf["spark.master"] = settings.spark.master
+    if settings.spark.delta_jars == "local":
+        conf["spark.jars"] = ",".join(delta_jars(settings))
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def build_session(settings: Settings) -> SparkSession:
+    """Return the active SparkSession, configured for `settings`.
+
+    On Databricks and on clusters started with the Delta jars (`spark.delta_jars: provided`) the session already
+    exists and only runtime settings are applied.
+    """
+    builder = SparkSession.builder
+    for key, value in session_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return spark

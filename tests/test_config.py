@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiencelake.config import load_settings
+from audiencelake.errors import ConfigError
+
+
+def _conf(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "local.yaml").write_text(text)
+    return tmp_path
+
+
+BASE = "lake: {root: lake, landing: lake/landing}\nmlflow: {tracking_uri: 'sqlite:///x.db'}\n"
+
+
+@pytest.mark.parametrize("env", ["local", "cluster", "databricks"])
+def test_shipped_environments_load(env: str) -> None:
+    settings = load_settings(env, environ={})
+    assert settings.env == env
+    assert {"clickstream", "orders", "crm_profiles", "campaign_touches", "social"} <= set(settings.sources)
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, BASE + "spark:\n  mastr: local\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert err.value.file == str(conf / "local.yaml")
+    assert err.value.key == "spark.mastr"
+    assert "Extra inputs are not permitted" in err.value.reason
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, "lake: {root: lake}\nmlflow: {tracking_uri: x}\n")
+    with pytest.raises(ConfigError, match=r"local.yaml: lake.landing: Field required"):
+        load_settings("local", conf_dir=conf, environ={})
+
+
+def test_bad_yaml_is_reported_with_file(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, "lake: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"local.yaml: <yaml>: not valid YAML"):
+        load_settings("local", conf_dir=conf, environ={})
+
+
+def test_wrong_type_in_source(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text("sources:\n  orders: {path: x, format: xml, table: orders}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert err.value.file == str(conf / "sources.yaml")
+    assert err.value.key == "sources.orders.format"
+
+
+def test_env_vars_then_flags_override(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, BASE)
+    environ = {"AUDIENCELAKE__LAKE__ROOT": "/from/env", "AUDIENCELAKE__SPARK__MASTER": "local[3]"}
+    settings = load_settings("local", ["spark.master=local[1]"], conf_dir=conf, environ=environ)
+    assert settings.lake.root == "/from/env"
+    assert settings.spark.master == "local[1]"
+
+
+def test_bad_override_shape() -> None:
+    with pytest.raises(ConfigError, match="--set: lake.root: expected section.key=value"):
+        load_settings("local", ["lake.root"], environ={})
+
+
+def test_salt_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings("local", environ={})
+    monkeypatch.setenv("AUDIENCELAKE_PII_SALT", "from-env")
+    assert settings.pii_salt() == "from-env"
+    monkeypatch.delenv("AUDIENCELAKE_PII_SALT")
+    assert settings.pii_salt() == "local-demo-salt-change-me"
+    no_salt = load_settings("cluster", environ={})
+    with pytest.raises(ConfigError, match="pii.salt"):
+        no_salt.pii_salt()
