@@ -46,7 +46,6 @@ TABLE_EXPECTATIONS: dict[str, set[str]] = {
     "expect_compound_columns_to_be_unique": {"column_list"},
     "expect_column_values_to_be_unique": {"column"},
 }
-LINEAGE_COLUMNS = ("_batch_id", "_file", "_ingested_at")
 
 
 def spark_type(type_name: str) -> T.DataType:
@@ -74,6 +73,7 @@ class Column(_Strict):
     type: str
     nullable: bool = True
     pii: Literal["email", "phone", "name"] | None = None
+    expression: str | None = None  # Spark SQL over the table's columns, for derived columns
     description: str = ""
 
     @model_validator(mode="after")
@@ -147,6 +147,8 @@ class Contract(_Strict):
             for col in exp.columns:
                 if col not in names:
                     raise ValueError(f"{where}: unknown column '{col}'")
+                if col in {c.name for c in self.pii_columns}:
+                    raise ValueError(f"{where}: column '{col}' is PII; validate its hash instead")
         return self
 
     @property
@@ -175,6 +177,7 @@ class Contract(_Strict):
                 T.StructField("_batch_id", T.StringType(), False),
                 T.StructField("_file", T.StringType(), True),
                 T.StructField("_ingested_at", T.TimestampType(), False),
+                T.StructField("_record_hash", T.StringType(), False),
             ]
         return T.StructType(fields)
 

@@ -1,0 +1,1 @@
+"""Identity: link anonymous visitors and devices to people through login events."""

@@ -1,0 +1,146 @@
+"""Landing -> bronze: append the records of files not ingested before, raw, with lineage.
+
+The bronze append is the batch's only write before the file ledger (`ops.ingest_files`) is updated; a run that
+stopped in between finds the batch in bronze and records it in the ledger instead of reading the files again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from audiencelake.config import SourceSettings
+from audiencelake.contracts import Contract, contract
+from audiencelake.errors import SourceError
+from audiencelake.ingest.landing import LandingFile, canonical_path_col, list_files
+from audiencelake.lake import Lake, check_schema
+from audiencelake.runs import Run
+
+MALFORMED = "malformed_record"
+
+
+@dataclass(frozen=True)
+class BronzeBatch:
+    source: str
+    batch_id: str
+    files: list[LandingFile]
+
+
+def file_columns(c: Contract, src: SourceSettings) -> dict[str, str]:
+    """Contract column -> the column name in the source's files (through the source's mapping)."""
+    inverse = {target: file_col for file_col, target in src.mapping.items()}
+    return {col.name: inverse.get(col.name, col.name) for col in c.columns}
+
+
+def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
+    """Read landing files into (_file, _raw, _error): one row per record, unparsed.
+
+    JSON: the line is the raw record; a line that is not a JSON object is malformed. CSV: fields are read as
+    strings by the header's names and kept as a JSON object; a row with the wrong number of fields is malformed.
+
+    Raises:
+        SourceError: a CSV header differs from the first file's, naming the file.
+    """
+    if src.format == "json":
+        df = spark.read.options(**src.options).text(paths).where(F.trim("value") != "")
+        parsed = F.from_json("value", T.MapType(T.StringType(), T.StringType()))
+        return df.select(
+            canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
+            F.col("value").alias("_raw"),
+            F.when(parsed.isNull(), F.lit(MALFORMED)).alias("_error"),
+        )
+    if src.format == "csv":
+        options = {"header": "true", **src.options}
+        header = spark.read.options(**options).csv(paths[0]).columns
+        schema = T.StructType(
+            [T.StructField(h, T.StringType()) for h in header] + [T.StructField("_corrupt", T.StringType())]
+        )
+        df = (
+            spark.read.options(
+                **options, mode="PERMISSIVE", columnNameOfCorruptRecord="_corrupt", enforceSchema="false"
+            )
+            .schema(schema)
+            .csv(paths)
+        )
+        return df.select(
+            canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
+            F.coalesce("_corrupt", F.to_json(F.struct(*[F.col(f"`{h}`") for h in header]))).alias("_raw"),
+            F.when(F.col("_corrupt").isNotNull(), F.lit(MALFORMED)).alias("_error"),
+        )
+    df = spark.read.options(**src.options).parquet(*paths)
+    return df.select(
+        canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("_raw"),
+        F.lit(None).cast("string").alias("_error"),
+    )
+
+
+def _batch_id(source: str, files: list[LandingFile], now: datetime) -> str:
+    digest = hashlib.sha256("\n".join(f"{f.path}|{f.size}" for f in files).encode()).hexdigest()[:10]
+    return f"{now:%Y%m%dT%H%M%S%f}-{source}-{digest}"
+
+
+def _ledger_rows(source: str, batch_id: str, files: list[LandingFile], now: datetime) -> list[tuple]:
+    return [(source, f.path, f.size, f.modified_at, batch_id, now) for f in files]
+
+
+def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
+    """Append the source's new landing files to `bronze.<source>` as one batch and record them in the ledger.
+
+    Returns:
+        The batch written, or None when no file is new.
+    """
+    spark, settings = lake.spark, lake.settings
+    src = settings.sources[source]
+    ledger_ref, bronze_ref = lake.ref("ops", "ingest_files"), lake.ref("bronze", source)
+    lake.ensure(ledger_ref)
+    lake.ensure(bronze_ref, "raw_records")
+    ledger = lake.read(ledger_ref).where(F.col("source") == source)
+    listed = {f.path: f for f in list_files(spark, settings.source_path(source))}
+    _recover_unledgered(lake, source, ledger, listed)
+    done = {r["file"] for r in lake.read(ledger_ref).where(F.col("source") == source).select("file").collect()}
+    new = [f for path, f in sorted(listed.items()) if path not in done]
+    if not new:
+        return None
+    now = datetime.now(UTC).replace(tzinfo=None)
+    batch_id = _batch_id(source, new, now)
+    try:
+        raw = read_raw(spark, src, [f.path for f in new])
+    except Exception as exc:  # noqa: BLE001 - Spark raises Py4J/analysis errors; re-raise with the source named
+        raise SourceError(f"source '{source}' ({settings.source_path(source)}): cannot read: {exc}") from exc
+    rows = raw.select(
+        F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
+        F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
+    )  # fmt: skip
+    try:
+        lake.append(check_schema(rows, "raw_records"), bronze_ref)
+    except Exception as exc:
+        if "CSV header does not conform" in str(exc):
+            detail = str(exc).split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
+            raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
+        raise
+    ledger_df = spark.createDataFrame(_ledger_rows(source, batch_id, new, now), contract("ingest_files").table_schema())
+    lake.merge_upsert(ledger_df, ledger_ref, ["source", "file"], newer="false")
+    return BronzeBatch(source, batch_id, new)
+
+
+def _recover_unledgered(lake: Lake, source: str, ledger: DataFrame, listed: dict[str, LandingFile]) -> None:
+    """Record in the ledger the files of bronze batches newer than the ledger's last one (a stopped run's)."""
+    last = ledger.agg(F.max("batch_id")).first()[0]
+    bronze = lake.read(lake.ref("bronze", source))
+    newer = bronze if last is None else bronze.where(F.col("_batch_id") > F.lit(last))
+    found = newer.groupBy("_batch_id", "_file").agg(F.min("_ingested_at").alias("at")).collect()
+    if not found:
+        return
+    rows = [
+        (source, r["_file"], listed[r["_file"]].size if r["_file"] in listed else 0,
+         listed[r["_file"]].modified_at if r["_file"] in listed else r["at"], r["_batch_id"], r["at"])
+        for r in found
+    ]  # fmt: skip
+    df = lake.spark.createDataFrame(rows, contract("ingest_files").table_schema())
+    lake.merge_upsert(df, lake.ref("ops", "ingest_files"), ["source", "file"], newer="false")

@@ -1,0 +1,75 @@
+"""Bronze raw records -> typed contract columns, each row marked with why it cannot enter silver, if it cannot.
+
+Pure DataFrame transforms. Checks, in order: the record parsed at all (bronze `_error`), then per column in
+contract order: a required value is present (`missing_required`), a present value has the contract's type
+(`wrong_type`). The first failure is the row's reason; its column is the rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from audiencelake.config import SourceSettings
+from audiencelake.contracts import Column as ContractColumn
+from audiencelake.contracts import Contract, spark_type
+from audiencelake.ingest.bronze import file_columns
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+_OFFSET = re.compile(r"[XxZO]")
+
+
+def _has_offset(pattern: str) -> bool:
+    return bool(_OFFSET.search(re.sub(r"'[^']*'", "", pattern)))
+
+
+def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column:
+    """Convert a raw string to the column's type; null when it does not convert."""
+    pattern = src.timestamp_formats.get(col.name)
+    if col.type == "timestamp":
+        ts = F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")
+        keep_local = pattern is not None and not _has_offset(pattern) and src.time_zone != "UTC"
+        return F.to_utc_timestamp(ts, src.time_zone) if keep_local else ts
+    if col.type == "date":
+        return (F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")).cast("date")
+    if col.type == "boolean":
+        word = F.lower(raw)
+        return F.when(word.isin(*TRUE_WORDS), True).when(word.isin(*FALSE_WORDS), False).otherwise(F.lit(None))
+    if col.type == "string":
+        return raw
+    return raw.try_cast(spark_type(col.type))
+
+
+def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
+    """Add the contract's typed columns and `_reason`/`_rule` (null when the row conforms).
+
+    Args:
+        df: bronze rows (`_raw`, `_error` and lineage).
+        c: the target table's contract.
+        src: the source settings (column mapping, timestamp formats, time zone).
+    """
+    names = file_columns(c, src)
+    raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in dict.fromkeys(names.values())])
+    parsed = df.withColumn("_parsed", F.from_json("_raw", raw_schema))
+    raws = {col.name: F.nullif(F.trim(F.col("_parsed").getField(names[col.name])), F.lit("")) for col in c.columns}
+    typed = {col.name: typed_value(raws[col.name], col, src).cast(spark_type(col.type)) for col in c.columns}
+    checks: list[tuple[Column, str, str]] = [(F.col("_error").isNotNull(), "malformed_record", "_raw")]
+    for col in c.columns:
+        if not col.nullable:
+            checks.append((raws[col.name].isNull(), "missing_required", col.name))
+        checks.append((raws[col.name].isNotNull() & typed[col.name].isNull(), "wrong_type", col.name))
+    reason = F.coalesce(*[F.when(cond, F.lit(r)) for cond, r, _ in checks])
+    rule = F.coalesce(*[F.when(cond, F.lit(col)) for cond, _, col in checks])
+    return (
+        parsed.select("*", *[typed[n].alias(n) for n in typed])
+        .withColumn("_reason", reason)
+        .withColumn("_rule", rule)
+        .withColumn(
+            "_stage", F.when(F.col("_error").isNotNull(), "bronze").when(F.col("_reason").isNotNull(), "silver")
+        )
+        .drop("_parsed")
+    )

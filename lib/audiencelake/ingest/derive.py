@@ -1,0 +1,34 @@
+"""Derived columns of a silver table: contract expressions, PII hashes (`<column>_hash`), and the user id."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import Contract, spark_type
+from audiencelake.errors import ContractError
+from audiencelake.ingest.pii import NORMALIZERS, salted_hash
+
+
+def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
+    """Add every derived column of `c` to `df` (which holds the contract's typed input columns).
+
+    A derived column has a SQL `expression`, or is named `<pii column>_hash` (salted SHA-256 of the normalised
+    email or phone), or is `user_id` (left null here; identity stitching fills it).
+
+    Raises:
+        ContractError: a derived column has none of these.
+    """
+    pii = {f"{col.name}_hash": col for col in c.pii_columns if col.pii in NORMALIZERS}
+    for col in c.derived:
+        if col.expression:
+            value = F.expr(col.expression)
+        elif col.name in pii:
+            source = pii[col.name]
+            value = salted_hash(NORMALIZERS[source.pii](F.col(source.name)), salt)
+        elif col.name == "user_id":
+            value = F.lit(None)
+        else:
+            raise ContractError(f"contract '{c.table}': derived column '{col.name}' has no expression")
+        df = df.withColumn(col.name, value.cast(spark_type(col.type)))
+    return df

@@ -1,0 +1,28 @@
+"""PII normalisation and salted hashing, as Spark column expressions."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def normalize_email(col: Column) -> Column:
+    return F.nullif(F.lower(F.trim(col)), F.lit(""))
+
+
+def normalize_phone(col: Column) -> Column:
+    """Digits only, international form without `+`: `0086 138-1234-5678` and `13812345678` -> `8613812345678`.
+
+    A bare 11-digit number starting with 1 is taken as a Chinese mobile number (country code 86).
+    """
+    digits = F.regexp_replace(F.regexp_replace(col, r"[^0-9]", ""), r"^00", "")
+    local_mobile = (F.length(digits) == 11) & digits.startswith("1")
+    return F.nullif(F.when(local_mobile, F.concat(F.lit("86"), digits)).otherwise(digits), F.lit(""))
+
+
+NORMALIZERS = {"email": normalize_email, "phone": normalize_phone}
+
+
+def salted_hash(col: Column, salt: str) -> Column:
+    """Hex SHA-256 of salt || value; null stays null."""
+    return F.when(col.isNotNull(), F.sha2(F.concat(F.lit(salt), col), 256))

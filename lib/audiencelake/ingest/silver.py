@@ -1,0 +1,154 @@
+"""Bronze batch -> silver: conform, derive, gate, resolve versions, then MERGE; quarantine and audit the rest.
+
+Writes per batch, in order: silver (MERGE), the PII-restricted table (MERGE), quarantine and quality results
+(replace the batch's rows), and last the audit row, which marks the batch done. A run that stopped part-way
+processes the batch again with the same outcome: rows the batch itself wrote are not counted against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import Contract, contract
+from audiencelake.identity.stitch import attach_user_ids
+from audiencelake.ingest.conform import conform
+from audiencelake.ingest.derive import derive
+from audiencelake.ingest.versions import TO_SILVER, resolve_versions
+from audiencelake.lake import RESTRICTED, Lake, check_schema
+from audiencelake.quality.gate import validate
+from audiencelake.quality.results import write_results
+from audiencelake.runs import Run
+
+DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
+
+
+@dataclass(frozen=True)
+class BatchAudit:
+    source: str
+    batch_id: str
+    rows_read: int
+    rows_bronze_rejected: int
+    rows_silver_rejected: int
+    rows_duplicate: int
+    rows_superseded: int
+    rows_to_silver: int
+    rows_warned: int
+
+    @property
+    def balanced(self) -> bool:
+        parts = self.rows_bronze_rejected + self.rows_silver_rejected + self.rows_duplicate
+        return self.rows_read == parts + self.rows_superseded + self.rows_to_silver
+
+
+def pending_batches(lake: Lake, source: str) -> list[str]:
+    """Batches of `source` in the ledger that have no audit row yet, oldest first."""
+    ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
+    lake.ensure(ledger_ref)
+    lake.ensure(audit_ref)
+    ledger = lake.read(ledger_ref).where(F.col("source") == source).select("batch_id").distinct()
+    done = lake.read(audit_ref).where(F.col("source") == source).select("batch_id")
+    return sorted(r[0] for r in ledger.join(done, "batch_id", "left_anti").collect())
+
+
+def _record_hash(c: Contract, salt: str):
+    return F.sha2(F.concat(F.lit(salt), F.to_json(F.struct(*[F.col(f"`{col.name}`") for col in c.columns]))), 256)
+
+
+def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudit:
+    """Process one bronze batch of `source` into silver and return its accounting."""
+    settings = lake.settings
+    src = settings.sources[source]
+    c = contract(src.table)
+    salt = settings.pii_salt()
+    silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
+    lake.ensure(silver_ref)
+    if c.pii_columns:
+        lake.ensure(restricted_ref, c.table)
+    bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
+    rows = (
+        bronze.transform(conform, c, src)
+        .transform(derive, c, salt)
+        .withColumn("_record_hash", _record_hash(c, salt))
+        .transform(attach_user_ids, lake, c)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _gate_and_write(lake, source, batch_id, run, c, rows)
+    finally:
+        rows.unpersist()
+
+
+def _gate_and_write(lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame) -> BatchAudit:
+    silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
+    table_cols = [f.name for f in c.table_schema().fields if not f.name.startswith("_")]
+    candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in table_cols])
+    gate = validate(
+        c, candidates, as_of=run.as_of, run_id=run.run_id, batch_id=batch_id, scope="batch",
+        sample_size=lake.settings.quality.sample_size,
+    )  # fmt: skip
+    write_results(lake, gate.records, f"scope = 'batch' AND `table` = '{c.table}' AND batch_id = '{batch_id}'")
+    gate.enforce()
+    failed = F.col("_reason").isNull() & gate.reject_rule.isNotNull()
+    gated = (
+        rows.withColumn("_rule", F.when(failed, gate.reject_rule).otherwise(F.col("_rule")))
+        .withColumn("_stage", F.when(failed, F.lit("quality")).otherwise(F.col("_stage")))
+        .withColumn("_reason", F.when(failed, F.lit("expectation")).otherwise(F.col("_reason")))
+        .withColumn("_warned", F.col("_reason").isNull() & gate.warn_rule.isNotNull())
+    )
+    existing = lake.read(silver_ref).where(F.col("_batch_id") != batch_id)
+    resolved = gated.transform(resolve_versions, c, existing).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(
+            F.count("*").alias("n"), F.sum(F.col("_warned").cast("long")).alias("warned"),
+            F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze")).collect()}  # fmt: skip
+        winners = resolved.where(F.col("_disposition") == TO_SILVER)
+        newer = f"s.`{c.order_by}` > t.`{c.order_by}` OR t._batch_id = s._batch_id"
+        lake.merge_upsert(check_schema(winners, c.table), silver_ref, c.keys, newer=newer)
+        if c.pii_columns:
+            restricted = check_schema(winners, c.table, restricted=True)
+            lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
+        _write_quarantine(lake, source, c, batch_id, run, resolved.where(F.col("_disposition") == "quarantined"))
+    finally:
+        resolved.unpersist()
+    n = {d: int(counts[d]["n"]) if d in counts else 0 for d in DISPOSITIONS}
+    bronze_rejected = int(counts["quarantined"]["bronze"]) if "quarantined" in counts else 0
+    audit = BatchAudit(
+        source=source, batch_id=batch_id, rows_read=sum(n.values()), rows_bronze_rejected=bronze_rejected,
+        rows_silver_rejected=n["quarantined"] - bronze_rejected, rows_duplicate=n["duplicate"],
+        rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
+        rows_warned=sum(int(r["warned"] or 0) for r in counts.values()),
+    )  # fmt: skip
+    _write_audit(lake, audit, run, files=_files_in_batch(lake, source, batch_id))
+    return audit
+
+
+def _files_in_batch(lake: Lake, source: str, batch_id: str) -> int:
+    ledger = lake.read(lake.ref("ops", "ingest_files"))
+    return ledger.where((F.col("source") == source) & (F.col("batch_id") == batch_id)).count()
+
+
+def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame) -> None:
+    rows = bad.select(
+        F.lit(source).alias("source"), F.lit(c.table).alias("table"), F.col("_stage").alias("stage"),
+        F.col("_reason").alias("reason"), F.col("_rule").alias("rule"), F.col("_file").alias("file"),
+        F.lit(batch_id).alias("batch_id"), F.col("_raw").alias("raw"), F.sha2("_raw", 256).alias("record_hash"),
+        F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
+    )  # fmt: skip
+    ref = lake.ref("ops", "quarantine")
+    lake.replace_where(
+        check_schema(rows, "quarantine"), ref, f"source = '{source}' AND batch_id = '{batch_id}'",
+        partition_by=contract("quarantine").partition_by,
+    )  # fmt: skip
+
+
+def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": now}
+    schema = contract("ingest_audit").table_schema()
+    df = lake.spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
+    cond = f"source = '{audit.source}' AND batch_id = '{audit.batch_id}'"
+    lake.replace_where(df, lake.ref("ops", "ingest_audit"), cond)

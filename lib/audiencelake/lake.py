@@ -1,0 +1,133 @@
+"""Where tables live and the few ways they are written. Local: path-based Delta tables under `lake.root`;
+with `lake.catalog` set (Databricks/Unity Catalog): three-level names `<catalog>.<layer>.<table>`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from audiencelake.config import Settings
+from audiencelake.contracts import contract
+from audiencelake.errors import ContractError
+
+RESTRICTED = "silver_restricted"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    layer: str
+    name: str
+    location: str  # a path, or a catalog table name
+    by_name: bool
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+class Lake:
+    """Table locations and Delta reads/writes for one lake."""
+
+    def __init__(self, spark: SparkSession, settings: Settings) -> None:
+        self.spark, self.settings = spark, settings
+
+    def ref(self, layer: str, name: str) -> TableRef:
+        if self.settings.lake.catalog:
+            return TableRef(layer, name, f"{self.settings.lake.catalog}.{layer}.{name}", True)
+        return TableRef(layer, name, f"{self.settings.lake_root}/{layer}/{name}", False)
+
+    def exists(self, ref: TableRef) -> bool:
+        if ref.by_name:
+            return self.spark.catalog.tableExists(ref.location)
+        return DeltaTable.isDeltaTable(self.spark, ref.location)
+
+    def read(self, ref: TableRef) -> DataFrame:
+        reader = self.spark.read.format("delta")
+        return reader.table(ref.location) if ref.by_name else reader.load(ref.location)
+
+    def delta(self, ref: TableRef) -> DeltaTable:
+        return (
+            DeltaTable.forName(self.spark, ref.location)
+            if ref.by_name
+            else DeltaTable.forPath(self.spark, ref.location)
+        )
+
+    def version(self, ref: TableRef) -> int | None:
+        """The table's current Delta version, or None when it does not exist yet."""
+        if not self.exists(ref):
+            return None
+        return int(self.delta(ref).history(1).select("version").first()[0])
+
+    def ensure(self, ref: TableRef, table: str | None = None) -> None:
+        """Create the table empty, from its contract's schema, if it does not exist yet."""
+        if self.exists(ref):
+            return
+        c = contract(table or ref.name)
+        schema = c.restricted_schema() if ref.layer == RESTRICTED else c.table_schema()
+        builder = DeltaTable.createIfNotExists(self.spark)
+        builder = builder.tableName(ref.location) if ref.by_name else builder.location(ref.location)
+        builder.addColumns(schema).partitionedBy(*(c.partition_by if ref.layer != RESTRICTED else [])).execute()
+
+    def _writer(self, df: DataFrame, ref: TableRef, mode: str, **options: str):
+        writer = df.write.format("delta").mode(mode)
+        for key, value in options.items():
+            writer = writer.option(key, value)
+        return writer
+
+    def _save(self, writer, ref: TableRef) -> None:
+        writer.saveAsTable(ref.location) if ref.by_name else writer.save(ref.location)
+
+    def replace_where(
+        self, df: DataFrame, ref: TableRef, condition: str, partition_by: list[str] | None = None
+    ) -> None:
+        """Atomically replace the rows matching `condition` with `df` (creating the table if needed).
+
+        Re-running with the same `df` and `condition` leaves the same rows: the idempotent write for batch outputs.
+        """
+        if not self.exists(ref):
+            writer = self._writer(df, ref, "overwrite")
+            self._save(writer.partitionBy(*(partition_by or [])), ref)
+            return
+        self._save(self._writer(df, ref, "overwrite", replaceWhere=condition), ref)
+
+    def append(self, df: DataFrame, ref: TableRef) -> None:
+        self._save(self._writer(df, ref, "append"), ref)
+
+    def overwrite(self, df: DataFrame, ref: TableRef, partition_by: list[str] | None = None) -> None:
+        writer = self._writer(df, ref, "overwrite", overwriteSchema="true")
+        self._save(writer.partitionBy(*(partition_by or [])), ref)
+
+    def merge_upsert(self, df: DataFrame, ref: TableRef, keys: list[str], newer: str | None = None) -> None:
+        """MERGE `df` into the table on `keys`: insert new keys; update a matched row when `newer` (a SQL condition
+        over `s` and `t`) holds, or always when `newer` is None."""
+        cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        (
+            self.delta(ref)
+            .alias("t")
+            .merge(df.alias("s"), cond)
+            .whenMatchedUpdateAll(condition=newer)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+
+def check_schema(df: DataFrame, table: str, restricted: bool = False) -> DataFrame:
+    """Select the contract's columns in order, failing when one is missing or of another type.
+
+    Raises:
+        ContractError: names the table, the column and the types.
+    """
+    c = contract(table)
+    schema = c.restricted_schema() if restricted else c.table_schema()
+    have = {f.name: f.dataType for f in df.schema.fields}
+    for field in schema.fields:
+        if field.name not in have:
+            raise ContractError(f"table '{table}': column '{field.name}' is missing; have {sorted(have)}")
+        if have[field.name] != field.dataType:
+            raise ContractError(
+                f"table '{table}': column '{field.name}' is {have[field.name].simpleString()}, "
+                f"contract says {field.dataType.simpleString()}"
+            )
+    return df.select(*[F.col(f"`{f.name}`") for f in schema.fields])

@@ -1,0 +1,134 @@
+"""Run a contract's expectations on a DataFrame with Great Expectations, count the same rules with Spark
+predicates, and decide by the table's policy.
+
+Great Expectations on Spark does not reliably return the failing rows (upstream issues #10701 and #10922), so GE
+provides the recorded verdicts and the Spark predicates select the rows. Both counts are kept in
+`quality_results`, where a disagreement is visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import great_expectations as gx
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import Contract, Expectation
+from audiencelake.errors import QualityGateError
+from audiencelake.quality.predicates import failing_rows
+from audiencelake.quality.suites import build_suite, contract_expectations
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one validation: recorded rows, and the rows to reject or flag."""
+
+    table: str
+    policy: str
+    records: list[dict]
+    reject_rule: Column  # name of the first failing rule that sends a row to quarantine, else null
+    warn_rule: Column  # name of the first failing rule that only flags a row, else null
+
+    @property
+    def blocking(self) -> list[dict]:
+        """Failed error-severity results; under the `fail` policy any of them stops the run."""
+        return [r for r in self.records if not r["success"] and r["severity"] == "error"]
+
+    def enforce(self) -> None:
+        """Raise when the policy is `fail` and an error-severity expectation failed.
+
+        Raises:
+            QualityGateError: names the table, each failing expectation, its column, the count and a sample.
+        """
+        if self.policy != "fail" or not self.blocking:
+            return
+        lines = [
+            f"  {r['expectation']} ({r['expectation_type']}) on column {r['column']}: "
+            f"{r['unexpected_count']} unexpected, e.g. {r['unexpected_sample'][:3]}"
+            + (f"; error: {r['exception']}" if r["exception"] else "")
+            for r in self.blocking
+        ]
+        raise QualityGateError(f"table '{self.table}' failed its quality gate (policy fail):\n" + "\n".join(lines))
+
+
+def _first_failing(rules: list[tuple[str, Column]]) -> Column:
+    if not rules:
+        return F.lit(None).cast("string")
+    return F.coalesce(*[F.when(pred, F.lit(name)) for name, pred in rules])
+
+
+def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_of: date, sample: int) -> dict:
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    name = f"{c.table}_{uuid.uuid4().hex[:8]}"
+    batch = (
+        context.data_sources.add_spark(name=name)
+        .add_dataframe_asset(name=c.table)
+        .add_batch_definition_whole_dataframe("batch")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+    validation = batch.validate(
+        build_suite(c, expectations, as_of),
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": max(sample, 1)},
+    )
+    return {r.expectation_config.meta["name"]: r for r in validation.results}
+
+
+def validate(
+    c: Contract,
+    df: DataFrame,
+    *,
+    as_of: date,
+    run_id: str,
+    batch_id: str,
+    scope: str,
+    sample_size: int = 10,
+) -> GateResult:
+    """Validate `df` against contract `c`.
+
+    Args:
+        c: the table's contract.
+        df: rows to validate, with the table's (non-PII) columns.
+        as_of: the run date that `{as_of}` in expectation bounds stands for.
+        run_id: run id to record.
+        batch_id: ingest batch, or `*` for a whole table.
+        scope: `batch` (row-level rules, before a merge) or `table` (all rules, on a whole table).
+        sample_size: failing values kept per expectation.
+    """
+    expectations = [e for e in contract_expectations(c) if scope == "table" or e.row_level]
+    ge = _ge_results(c, df, expectations, as_of, sample_size)
+    row_level = [e for e in expectations if e.row_level]
+    predicates = {e.name: failing_rows(c, e, as_of) for e in row_level}
+    counts = df.agg(*[F.sum(p.cast("long")).alias(n) for n, p in predicates.items()]).first() if predicates else {}
+    now = datetime.now(UTC).replace(tzinfo=None)
+    records = []
+    for exp in expectations:
+        r = ge[exp.name]
+        result = r.result or {}
+        raised = bool(r.exception_info.get("raised_exception")) if r.exception_info else False
+        sample = result.get("partial_unexpected_list") or []
+        records.append({
+            "run_id": run_id, "table": c.table, "scope": scope, "batch_id": batch_id, "expectation": exp.name,
+            "expectation_type": exp.expectation, "column": ",".join(exp.columns) or None, "severity": exp.severity,
+            "policy": c.policy, "success": bool(r.success), "element_count": result.get("element_count"),
+            "unexpected_count": result.get("unexpected_count"),
+            "predicate_count": int(counts[exp.name] or 0) if exp.name in predicates else None,
+            "unexpected_sample": [str(v) for v in sample[:sample_size]],
+            "exception": r.exception_info.get("exception_message") if raised else None, "validated_at": now,
+        })  # fmt: skip
+    quarantining = c.policy == "quarantine"
+    reject = [(e.name, predicates[e.name]) for e in row_level if quarantining and e.severity == "error"]
+    flag = [(e.name, predicates[e.name]) for e in row_level if not (quarantining and e.severity == "error")]
+    return GateResult(c.table, c.policy, records, _first_failing(reject), _first_failing(flag))

@@ -1,0 +1,18 @@
+"""The `quality_results` Delta table: every expectation result of every run."""
+
+from __future__ import annotations
+
+from audiencelake.contracts import contract
+from audiencelake.lake import Lake, check_schema
+
+
+def write_results(lake: Lake, records: list[dict], replace: str) -> None:
+    """Write result rows, replacing earlier rows that match `replace` (a re-run of the same batch or run)."""
+    if not records:
+        return
+    schema = contract("quality_results").table_schema()
+    df = lake.spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in records], schema)
+    lake.replace_where(
+        check_schema(df, "quality_results"), lake.ref("ops", "quality_results"), replace,
+        partition_by=contract("quality_results").partition_by,
+    )  # fmt: skip

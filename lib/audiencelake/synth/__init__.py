@@ -1,0 +1,7 @@
+"""Deterministic multi-source world generator with planted ground truth (`generate_world`)."""
+
+from __future__ import annotations
+
+from audiencelake.synth.world import WorldSpec, generate_world
+
+__all__ = ["WorldSpec", "generate_world"]

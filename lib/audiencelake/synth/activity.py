@@ -1,0 +1,192 @@
+"""Turn a person into source records: clickstream, orders, campaign touches, social interactions.
+
+Every record carries `_day` (day index of its event) so the writer can place it in the file of its week.
+Times are UTC `datetime`s here; the writer formats them the way each source system would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from audiencelake.synth.catalog import CATEGORIES, SOCIAL_PLATFORMS, Catalogue
+from audiencelake.synth.people import Person
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    day: int
+    channel: str
+    treat_share: float = 0.4  # share of eligible people targeted
+    holdout_share: float = 0.1  # share of targeted people kept out as holdout
+
+
+def _moment(start_date: date, day: int, hour: float) -> datetime:
+    base = datetime(start_date.year, start_date.month, start_date.day)
+    return base + timedelta(days=day, seconds=int(hour * 3600) % 86400)
+
+
+def _hour(rng: np.random.Generator, preferred: int) -> float:
+    return float((preferred + rng.normal(0, 2.5)) % 24)
+
+
+def _item(rng: np.random.Generator, person: Person, catalogue: Catalogue) -> int:
+    category = int(rng.choice(len(CATEGORIES), p=person.affinity))
+    pool = catalogue.items_by_category[category]
+    return int(pool[int(rng.integers(len(pool)))])
+
+
+def clickstream(rng: np.random.Generator, person: Person, catalogue: Catalogue, start_date: date) -> list[dict]:
+    """Sessions of page views, searches, product views and add-to-carts; logins link the visitor to a customer.
+
+    The first session on each device starts with a login, so every device is linked to its customer; a cookie set
+    after a reset may never log in and is linked only through the device.
+    """
+    active = person.last_day - person.first_day + 1
+    sessions = sorted(
+        int(d) for d in rng.integers(person.first_day, person.last_day + 1, rng.poisson(person.session_rate * active))
+    )
+    events: list[dict] = []
+    seen_devices: set[str] = set()
+    for day in sessions:
+        device = person.devices[int(rng.integers(len(person.devices)))]
+        anon = device.anonymous_ids[-1] if day >= device.switch_day else device.anonymous_ids[0]
+        t = _moment(start_date, day, _hour(rng, person.preferred_hour))
+        base = {"anon_id": anon, "device_id": device.device_id, "platform": device.platform, "_day": day}
+
+        def emit(kind: str, t: datetime = t, base: dict = base, **extra: object) -> None:
+            events.append({**base, "event_type": kind, "ts": t, **extra})
+
+        first_on_device = device.device_id not in seen_devices
+        seen_devices.add(device.device_id)
+        if person.customer_id and (first_on_device or rng.random() < 0.3):
+            emit("login", login_customer_id=person.customer_id)
+        for _ in range(int(rng.integers(1, 4))):
+            t += timedelta(seconds=int(rng.integers(5, 90)))
+            emit("page_view", t=t, page_url=f"/{('home', 'deals', 'new', 'cart')[int(rng.integers(4))]}")
+        if rng.random() < 0.3:
+            t += timedelta(seconds=int(rng.integers(5, 60)))
+            emit("search", t=t, search_query=CATEGORIES[int(rng.choice(len(CATEGORIES), p=person.affinity))])
+        for _ in range(int(rng.integers(1, 6))):
+            item = _item(rng, person, catalogue)
+            t += timedelta(seconds=int(rng.integers(5, 120)))
+            ids = {"item_id": str(catalogue.item_ids[item]), "category": CATEGORIES[catalogue.item_category[item]]}
+            emit("product_view", t=t, page_url=f"/p/{ids['item_id']}", **ids)
+            if rng.random() < 0.15:
+                emit("add_to_cart", t=t + timedelta(seconds=3), **ids)
+    return events
+
+
+def _order(
+    rng: np.random.Generator, person: Person, catalogue: Catalogue, start_date: date, day: int, seq: int, days: int
+) -> list[dict]:
+    t = _moment(start_date, day, _hour(rng, person.preferred_hour))
+    lines = []
+    channel = ("app", "web", "store")[int(rng.choice(3, p=[0.5, 0.35, 0.15]))]
+    for line_no in range(1, int(rng.integers(1, 4)) + 1):
+        item = _item(rng, person, catalogue)
+        qty = int(rng.choice([1, 1, 1, 2, 3]))
+        price = float(catalogue.item_price[item])
+        discount = (
+            round(price * qty * float(rng.uniform(0.1, 0.4)), 2) if rng.random() < person.discount_affinity else 0.0
+        )
+        line = {
+            "order_no": f"O{person.index:07d}-{seq:04d}", "line": line_no, "type": "purchase",
+            "customer": person.customer_id, "created_at": t, "sku": str(catalogue.item_ids[item]),
+            "category": CATEGORIES[catalogue.item_category[item]], "qty": qty, "price": price,
+            "discount": discount, "channel": channel, "_day": day,
+        }  # fmt: skip
+        lines.append(line)
+        refund_day = day + int(rng.integers(2, 15))
+        if rng.random() < 0.04 and refund_day < days:
+            refund_t = t + timedelta(days=refund_day - day, hours=int(rng.integers(1, 12)))
+            lines.append({**line, "type": "refund", "created_at": refund_t, "_day": refund_day})
+    return lines
+
+
+def orders(
+    rng: np.random.Generator, person: Person, catalogue: Catalogue, start_date: date, days: int, extra_days: list[int]
+) -> list[dict]:
+    """Orders at the person's purchase rate while active, plus the orders campaigns caused (`extra_days`)."""
+    if not person.customer_id:
+        return []
+    active = person.last_day - person.first_day + 1
+    order_days = list(rng.integers(person.first_day, person.last_day + 1, rng.poisson(person.purchase_rate * active)))
+    order_days = sorted(int(d) for d in order_days + extra_days)
+    return [
+        line
+        for seq, day in enumerate(order_days)
+        for line in _order(rng, person, catalogue, start_date, day, seq, days)
+    ]
+
+
+def campaign_touches(
+    rng: np.random.Generator, person: Person, campaigns: list[Campaign], start_date: date, days: int
+) -> tuple[list[dict], list[dict], list[int]]:
+    """Touches of the campaigns that target this person, the planted assignments, and the days of caused orders.
+
+    Returns:
+        (touches, assignments, extra order days). An assignment records the group and whether the campaign caused
+        an extra order: the ground truth for uplift measurement.
+    """
+    touches, assignments, extra_days = [], [], []
+    if not person.customer_id:
+        return touches, assignments, extra_days
+    consent_key = {"email": "consent_email", "push": "consent_push", "sms": "consent_sms", "ads": "consent_ads"}
+    for campaign in campaigns:
+        if not person.first_day <= campaign.day <= person.last_day:
+            continue
+        version = [v for v in person.crm_versions if v["_day"] <= campaign.day][-1]
+        if not version[consent_key[campaign.channel]] or rng.random() >= campaign.treat_share:
+            continue
+        group = "holdout" if rng.random() < campaign.holdout_share else "treatment"
+        t = _moment(start_date, campaign.day, 10 + rng.random())
+
+        def touch(kind: str, at: datetime, group: str = group, campaign: Campaign = campaign, seq: int = len(touches)):
+            touches.append({
+                "touch_id": f"T{person.index:07d}-{campaign.campaign_id}-{len(touches) - seq}",
+                "customer_id": person.customer_id, "campaign_id": campaign.campaign_id, "channel": campaign.channel,
+                "touch_type": kind, "touch_ts": at, "group": group, "_day": (at - _moment(start_date, 0, 0)).days,
+            })  # fmt: skip
+
+        caused = False
+        if group == "holdout":
+            touch("suppressed", t)
+        else:
+            touch("impression" if campaign.channel == "ads" else "send", t)
+            if rng.random() < (0.35 if campaign.channel == "email" else 0.15):
+                opened = t + timedelta(minutes=int(rng.integers(5, 600)))
+                touch("ad_click" if campaign.channel == "ads" else "open", opened)
+                if campaign.channel != "ads" and rng.random() < 0.3:
+                    touch("click", opened + timedelta(seconds=int(rng.integers(2, 120))))
+            caused = rng.random() < person.campaign_effect
+            order_day = campaign.day + int(rng.integers(0, 4))
+            if caused and order_day < days:
+                extra_days.append(order_day)
+        assignments.append({
+            "customer_id": person.customer_id, "campaign_id": campaign.campaign_id, "group": group,
+            "caused_order": caused, "campaign_effect": person.campaign_effect,
+        })  # fmt: skip
+    return touches, assignments, extra_days
+
+
+def social(rng: np.random.Generator, person: Person, start_date: date) -> list[dict]:
+    """Follows, likes, comments and shares by customers who linked a social account."""
+    if not person.social_linked:
+        return []
+    active = person.last_day - person.first_day + 1
+    platform = SOCIAL_PLATFORMS[int(rng.integers(len(SOCIAL_PLATFORMS)))]
+    out = []
+    for k, day in enumerate(
+        sorted(int(d) for d in rng.integers(person.first_day, person.last_day + 1, rng.poisson(0.05 * active)))
+    ):
+        out.append({
+            "interaction_id": f"S{person.index:07d}-{k:04d}", "customer_id": person.customer_id, "platform": platform,
+            "action": ("follow", "like", "like", "comment", "share")[int(rng.integers(5))],
+            "target_id": f"post{int(rng.integers(500)):04d}",
+            "interaction_ts": _moment(start_date, day, _hour(rng, person.preferred_hour)), "_day": day,
+        })  # fmt: skip
+    return out
