@@ -20,6 +20,7 @@ TEST_OVERRIDES = [
     "spark.conf.spark.sql.shuffle.partitions=2",
     "spark.conf.spark.default.parallelism=2",
     "spark.conf.spark.ui.enabled=false",
+    "spark.conf.spark.ui.showConsoleProgress=false",
     "spark.conf.spark.driver.memory=3g",
 ]
 
@@ -53,3 +54,21 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return lake_settings(tmp_path)
+
+
+WORLD = {"users": 300, "days": 45, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def world(spark, tmp_path_factory: pytest.TempPathFactory):
+    """A small generated world, ingested once through every stage of this issue (synth -> quality)."""
+    from audiencelake.lake import Lake
+    from audiencelake.runs import Run
+    from audiencelake.stages import StageContext, run_pipeline
+
+    root = tmp_path_factory.mktemp("world")
+    settings = lake_settings(root)
+    lake = Lake(spark, settings)
+    ctx = StageContext(lake, Run.create(run_id="e2e-1"), dict(WORLD))
+    counts = run_pipeline(ctx, stop="quality")
+    return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx}

@@ -23,11 +23,12 @@ def contract_expectations(c: Contract) -> list[Expectation]:
                     kwargs={"column": col.name}, severity="error")
         for col in c.all_columns if not col.nullable and not col.pii
     ]  # fmt: skip
-    if c.keys:
-        implied.append(
-            Expectation(name="keys_unique", expectation="expect_compound_columns_to_be_unique",
-                        kwargs={"column_list": list(c.keys)}, severity="error")
-        )  # fmt: skip
+    if len(c.keys) == 1:
+        implied.append(Expectation(name="keys_unique", expectation="expect_column_values_to_be_unique",
+                                   kwargs={"column": c.keys[0]}, severity="error"))  # fmt: skip
+    elif c.keys:
+        implied.append(Expectation(name="keys_unique", expectation="expect_compound_columns_to_be_unique",
+                                   kwargs={"column_list": list(c.keys)}, severity="error"))  # fmt: skip
     return implied + list(c.expectations)
 
 

@@ -1,0 +1,155 @@
+"""`audiencelake`: one command per stage, `run` for the pipeline, plus `synth`, `demo`, `summary`, `contracts`.
+
+Every stage command takes the same flags: --env, --as-of, --run-id and --set section.key=value (repeatable).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audiencelake.config import load_settings
+from audiencelake.errors import AudiencelakeError
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
+app.add_typer(contracts_app, name="contracts")
+
+Env = Annotated[str, typer.Option("--env", help="Configuration: conf/<env>.yaml.")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Run date, YYYY-MM-DD (default: today, UTC).")]
+RunId = Annotated[str | None, typer.Option("--run-id", help="Run id (default: a new time-ordered id).")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: section.key=value.")]
+
+
+def _context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | None, **options):
+    from audiencelake.session import build_session
+    from audiencelake.stages import StageContext
+
+    settings = load_settings(env, sets or [])
+    spark = build_session(settings)
+    spark.sparkContext.setLogLevel("ERROR")
+    return StageContext(Lake(spark, settings), Run.create(as_of, run_id), options)
+
+
+def _stage_command(name: str):
+    def command(env: Env = "local", as_of: AsOf = None, run_id: RunId = None, sets: Sets = None) -> None:
+        from audiencelake.stages import run_stage
+
+        counts = run_stage(name, _context(env, as_of, run_id, sets))
+        typer.echo(f"{name}: {counts}")
+
+    from audiencelake.stages import REGISTRY, load_stages
+
+    load_stages()
+    command.__doc__ = REGISTRY[name].description
+    return command
+
+
+for _name in ("ingest", "identity", "quality"):
+    app.command(_name)(_stage_command(_name))
+
+
+@app.command()
+def run(
+    env: Env = "local",
+    as_of: AsOf = None,
+    run_id: RunId = None,
+    sets: Sets = None,
+    start: Annotated[str | None, typer.Option("--from", help="First stage to run.")] = None,
+    stop: Annotated[str | None, typer.Option("--to", help="Last stage to run.")] = None,
+) -> None:
+    """Run the pipeline's stages in dependency order."""
+    from audiencelake.report.summary import lake_summary
+    from audiencelake.stages import run_pipeline
+
+    ctx = _context(env, as_of, run_id, sets)
+    run_pipeline(ctx, start, stop)
+    typer.echo(lake_summary(ctx.lake))
+
+
+@app.command()
+def synth(
+    users: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 42,
+    out: Annotated[Path, typer.Option(help="Folder for landing/ and truth/.")] = Path("lake"),
+    chunk_size: Annotated[int, typer.Option(help="Users generated per chunk (bounds memory).")] = 5000,
+) -> None:
+    """Generate a synthetic multi-source world with planted ground truth."""
+    from audiencelake.synth import WorldSpec, generate_world
+
+    summary = generate_world(out, WorldSpec(users=users, days=days, seed=seed, chunk_size=chunk_size))
+    typer.echo(f"landing files in {out / 'landing'}, truth in {out / 'truth'}")
+    typer.echo(f"valid rows: {dict(summary.valid_rows)}")
+    typer.echo(f"planted bad records: { {k: dict(v) for k, v in summary.bad_records.items()} }")
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="Customers in the generated world.")] = 2000,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    sets: Sets = None,
+) -> None:
+    """Generate a world into the local lake's landing folder, run every stage, print the summary."""
+    from audiencelake.report.summary import lake_summary
+    from audiencelake.stages import run_pipeline
+
+    ctx = _context("local", None, None, sets, users=users, days=days, seed=seed)
+    settings = ctx.lake.settings
+    salt_from = f"${settings.pii.salt_env}" if os.environ.get(settings.pii.salt_env) else "pii.salt in conf/local.yaml"
+    typer.echo(f"PII salt: from {salt_from} (production: set ${settings.pii.salt_env} from a secret store)")
+    run_pipeline(ctx)
+    typer.echo(lake_summary(ctx.lake))
+    typer.echo(f"\nplanted truth: {Path(settings.landing_root).parent / 'truth'}")
+
+
+@app.command()
+def summary(env: Env = "local", sets: Sets = None) -> None:
+    """Print rows per table, the accounting per source and the quarantine reasons."""
+    from audiencelake.report.summary import lake_summary
+
+    typer.echo(lake_summary(_context(env, None, None, sets).lake))
+
+
+@contracts_app.command("docs")
+def contracts_docs(
+    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data_dictionary.md"),
+) -> None:
+    """Write the data dictionary (Markdown) from the contracts."""
+    from audiencelake.report.dictionary import data_dictionary
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(data_dictionary())
+    typer.echo(f"wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point; errors of the project print as one line and exit 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        app(args=argv, standalone_mode=False)
+    except AudiencelakeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        from click import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

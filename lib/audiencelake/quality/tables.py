@@ -1,0 +1,35 @@
+"""Whole-table validation of the silver tables (all expectations, table-level ones included)."""
+
+from __future__ import annotations
+
+from audiencelake.contracts import contracts
+from audiencelake.lake import Lake
+from audiencelake.quality.gate import validate
+from audiencelake.quality.results import write_results
+from audiencelake.runs import Run
+
+
+def validate_tables(lake: Lake, run: Run) -> dict[str, int]:
+    """Validate each existing silver table; record results; enforce `fail` policies after recording all.
+
+    Returns:
+        {"tables": validated, "failed_expectations": count of unsuccessful results}.
+
+    Raises:
+        QualityGateError: a `fail`-policy table broke an error-severity expectation.
+    """
+    results = []
+    for c in contracts().values():
+        ref = lake.ref("silver", c.table)
+        if c.layer != "silver" or not lake.exists(ref):
+            continue
+        columns = [f"`{f.name}`" for f in c.table_schema().fields if not f.name.startswith("_")]
+        result = validate(
+            c, lake.read(ref).select(*columns), as_of=run.as_of, run_id=run.run_id, batch_id="*", scope="table",
+            sample_size=lake.settings.quality.sample_size,
+        )  # fmt: skip
+        write_results(lake, result.records, f"run_id = '{run.run_id}' AND scope = 'table' AND `table` = '{c.table}'")
+        results.append(result)
+    for result in results:
+        result.enforce()
+    return {"tables": len(results), "failed_expectations": sum(not r["success"] for x in results for r in x.records)}

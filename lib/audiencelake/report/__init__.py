@@ -1,0 +1,1 @@
+"""Human-readable outputs: the lake summary and the data dictionary."""

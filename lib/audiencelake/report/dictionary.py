@@ -1,0 +1,41 @@
+"""The data dictionary: one Markdown page describing every table from its contract."""
+
+from __future__ import annotations
+
+from audiencelake.contracts import Contract, contracts
+from audiencelake.quality.suites import contract_expectations
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def table_doc(c: Contract) -> str:
+    lines = [f"## {c.layer}.{c.table}", "", c.description.strip(), ""]
+    facts = [("keys", ", ".join(c.keys) or "-"), ("latest version by", c.order_by or "-"),
+             ("partitioned by", ", ".join(c.partition_by) or "-"), ("quality policy", c.policy)]  # fmt: skip
+    if c.source:
+        facts.insert(0, ("source", c.source))
+    if c.pii_columns:
+        facts.append(("PII (restricted table only)", ", ".join(col.name for col in c.pii_columns)))
+    lines += [f"- **{k}**: {v}" for k, v in facts] + ["", "| column | type | required | PII | description |",
+                                                       "|---|---|---|---|---|"]  # fmt: skip
+    for col in c.all_columns:
+        derived = f" (derived: `{col.expression}`)" if col.expression else (" (derived)" if col in c.derived else "")
+        lines.append(
+            f"| {col.name} | {col.type} | {'yes' if not col.nullable else ''} | {col.pii or ''} | "
+            f"{_cell(col.description)}{_cell(derived)} |"
+        )
+    if c.layer == "silver":
+        lines += ["", "| expectation | type | severity | arguments |", "|---|---|---|---|"]
+        for exp in contract_expectations(c):
+            lines.append(f"| {exp.name} | {exp.expectation} | {exp.severity} | {_cell(exp.kwargs)} |")
+    return "\n".join(lines)
+
+
+def data_dictionary() -> str:
+    """Markdown for every contract, silver first."""
+    order = {"silver": 0, "bronze": 1, "ops": 2, "gold": 3}
+    found = sorted(contracts().values(), key=lambda c: (order[c.layer], c.table))
+    head = ["# audiencelake data dictionary", "", "Generated from `schemas/` by `audiencelake contracts docs`.", ""]
+    return "\n".join(head + [table_doc(c) + "\n" for c in found])

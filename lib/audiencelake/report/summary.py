@@ -1,0 +1,54 @@
+"""A plain-text summary of the lake: rows per table, the accounting per source, quarantine reasons."""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import contracts
+from audiencelake.lake import RESTRICTED, Lake
+
+AUDIT_COLUMNS = ("rows_read", "rows_bronze_rejected", "rows_silver_rejected", "rows_duplicate", "rows_superseded",
+                 "rows_to_silver")  # fmt: skip
+
+
+def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
+    cells = [tuple(str(v) for v in header)] + [tuple(str(v) for v in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*r) for r in cells)
+
+
+def lake_summary(lake: Lake) -> str:
+    """Rows per table, per-source accounting (read = rejected + duplicate + superseded + to silver), and the
+    quarantine reasons with their rule."""
+    out = [f"lake: {lake.settings.lake_root}", "", "tables"]
+    tables = []
+    sources = list(lake.settings.sources)
+    candidates = [("bronze", s) for s in sources]
+    for c in contracts().values():
+        if c.layer in ("silver", "ops"):
+            candidates.append((c.layer, c.table))
+        if c.pii_columns:
+            candidates.append((RESTRICTED, f"{c.table}_pii"))
+    for layer, name in candidates:
+        ref = lake.ref(layer, name)
+        if lake.exists(ref):
+            tables.append((str(ref), lake.read(ref).count(), lake.version(ref)))
+    out.append(_table(tables, ("table", "rows", "delta version")))
+    audit_ref = lake.ref("ops", "ingest_audit")
+    if lake.exists(audit_ref):
+        sums = (
+            lake.read(audit_ref).groupBy("source").agg(*[F.sum(c).alias(c) for c in AUDIT_COLUMNS]).orderBy("source")
+        ).collect()
+        rows = [(r["source"], *[r[c] for c in AUDIT_COLUMNS],
+                 "yes" if r["rows_read"] == sum(r[c] for c in AUDIT_COLUMNS[1:]) else "NO") for r in sums]  # fmt: skip
+        out += ["", "accounting per source (read = rejected + duplicate + superseded + to silver)"]
+        out.append(_table(rows, ("source", "read", "bronze rej", "silver rej", "dup", "superseded", "to silver", "ok")))
+    q_ref = lake.ref("ops", "quarantine")
+    if lake.exists(q_ref):
+        reasons = (
+            lake.read(q_ref).groupBy("source", "stage", "reason", "rule").count().orderBy("source", "stage", "reason")
+        ).collect()
+        out += ["", "quarantine reasons"]
+        out.append(_table([tuple(r) for r in reasons], ("source", "stage", "reason", "rule", "rows")))
+    return "\n".join(out)
