@@ -5,8 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 JARS := jars
-DEMO_USERS ?= 2000
-DEMO_DAYS ?= 120
+DEMO_USERS ?= 1000
+DEMO_DAYS ?= 90
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))

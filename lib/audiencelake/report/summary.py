@@ -14,7 +14,8 @@ AUDIT_COLUMNS = ("rows_read", "rows_bronze_rejected", "rows_silver_rejected", "r
 def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
     cells = [tuple(str(v) for v in header)] + [tuple(str(v) for v in r) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    numeric = [all(isinstance(r[i], int) for r in rows) for i in range(len(header))]
+    fmt = "  ".join(f"{{:{'>' if numeric[i] else '<'}{w}}}" for i, w in enumerate(widths))
     return "\n".join(fmt.format(*r) for r in cells)
 
 

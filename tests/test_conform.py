@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+from audiencelake.ingest.conform import conform
+from audiencelake.ingest.derive import derive
+from helpers import make_contract, make_source
+
+
+def _bronze(spark, records: list[object]):
+    rows = [
+        (json.dumps(r) if isinstance(r, dict) else r, "malformed_record" if isinstance(r, str) else None, "f.json")
+        for r in records
+    ]
+    return spark.createDataFrame(rows, "_raw string, _error string, _file string")
+
+
+def test_types_reasons_and_mapping(spark) -> None:
+    c = make_contract()
+    src = make_source(
+        mapping={"OrderNo": "order_id", "When": "ts"},
+        timestamp_formats={"ts": "yyyy-MM-dd HH:mm:ss", "day": "dd/MM/yyyy"},
+        time_zone="Asia/Shanghai",
+    )
+    records = [
+        {"OrderNo": "A", "When": "2026-07-01 08:00:00", "price": "9.50", "qty": 2, "paid": "Yes", "day": "31/12/2025"},
+        {"OrderNo": "B", "When": "2026-07-01 08:00:00", "price": "9.x"},
+        {"OrderNo": " ", "When": "2026-07-01 08:00:00", "price": "1"},
+        {"OrderNo": "C", "When": "July 1st", "price": "1"},
+        {"OrderNo": "D", "When": "2026-07-01 08:00:00", "price": "1", "paid": "maybe"},
+        "{not json",
+    ]
+    out = {r["_raw"]: r for r in conform(_bronze(spark, records), c, src).collect()}
+    good = out[json.dumps(records[0])]
+    assert good["_reason"] is None
+    assert good["order_id"] == "A"
+    assert good["ts"] == datetime(2026, 7, 1, 0, 0)  # Shanghai 08:00 is 00:00 UTC
+    assert good["price"] == Decimal("9.50") and good["qty"] == 2 and good["paid"] is True
+    assert good["day"] == date(2025, 12, 31)
+    reasons = {r["order_id"] or r["_raw"]: (r["_stage"], r["_reason"], r["_rule"]) for r in out.values()}
+    assert reasons["B"] == ("silver", "wrong_type", "price")
+    assert reasons[json.dumps(records[2])] == ("silver", "missing_required", "order_id")
+    assert reasons["C"] == ("silver", "wrong_type", "ts")
+    assert reasons["D"] == ("silver", "wrong_type", "paid")
+    assert reasons["{not json"] == ("bronze", "malformed_record", "_raw")
+
+
+def test_timestamps_with_an_offset_are_not_shifted(spark) -> None:
+    c = make_contract()
+    src = make_source(timestamp_formats={"ts": "yyyy-MM-dd'T'HH:mm:ssXXX"}, time_zone="Asia/Shanghai")
+    df = _bronze(spark, [{"order_id": "A", "ts": "2026-07-01T08:00:00+02:00", "price": "1"}])
+    assert conform(df, c, src).first()["ts"] == datetime(2026, 7, 1, 6, 0)
+
+
+def test_derive_hashes_pii_and_evaluates_expressions(spark) -> None:
+    import hashlib
+
+    c = make_contract()
+    df = _bronze(spark, [{"order_id": "A", "ts": "2026-07-01T00:00:00", "price": "2.5", "qty": "4",
+                          "email": "  Ann.Lee@Example.COM "}])  # fmt: skip
+    row = derive(conform(df, c, make_source()), c, "pepper").first()
+    assert row["total"] == Decimal("10.00")
+    assert row["email_hash"] == hashlib.sha256(b"pepperann.lee@example.com").hexdigest()

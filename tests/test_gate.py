@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from audiencelake.contracts import Contract
+from audiencelake.errors import QualityGateError
+from audiencelake.quality.gate import validate
+
+RULES = Contract.model_validate({
+    "table": "t", "layer": "silver", "description": "x", "keys": ["id"], "order_by": "d", "policy": "quarantine",
+    "columns": [
+        {"name": "id", "type": "string", "nullable": False}, {"name": "n", "type": "double"},
+        {"name": "s", "type": "string"}, {"name": "d", "type": "date"}, {"name": "m", "type": "double"},
+    ],
+    "expectations": [
+        {"name": "n_range", "expectation": "expect_column_values_to_be_between",
+         "kwargs": {"column": "n", "min_value": 0, "max_value": 10, "strict_max": True}},
+        {"name": "s_set", "expectation": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": ["a", "b"]}},
+        {"name": "s_not", "expectation": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "s", "value_set": ["zz"]}},
+        {"name": "s_re", "expectation": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "^[a-z]$"}},
+        {"name": "s_len", "expectation": "expect_column_value_lengths_to_be_between",
+         "kwargs": {"column": "s", "min_value": 1, "max_value": 1}},
+        {"name": "d_past", "expectation": "expect_column_values_to_be_between",
+         "kwargs": {"column": "d", "max_value": "{as_of}"}, "severity": "warn"},
+        {"name": "m_ge_n", "expectation": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column_A": "m", "column_B": "n", "or_equal": True}},
+        {"name": "s_present", "expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "s"}},
+    ],
+})  # fmt: skip
+ROWS = [
+    ("1", 5.0, "a", date(2026, 1, 1), 6.0),
+    ("2", -1.0, "zz", date(2030, 1, 1), None),
+    ("3", 10.0, None, None, 1.0),
+    ("4", None, "b", date(2026, 11, 1), 0.0),
+    ("5", 3.0, "Q", date(2026, 11, 26), 2.0),
+]
+SCHEMA = "id string, n double, s string, d date, m double"
+AS_OF = date(2026, 11, 25)
+
+
+def _validate(spark, contract: Contract, scope: str = "batch"):
+    df = spark.createDataFrame(ROWS, SCHEMA)
+    return df, validate(contract, df, as_of=AS_OF, run_id="r", batch_id="b", scope=scope)
+
+
+def test_great_expectations_and_predicates_agree_row_by_row(spark) -> None:
+    _, result = _validate(spark, RULES)
+    by_name = {r["expectation"]: r for r in result.records}
+    expected = {"n_range": 2, "s_set": 2, "s_not": 1, "s_re": 2, "s_len": 1, "d_past": 2, "m_ge_n": 2, "s_present": 1}
+    for name, count in expected.items():
+        assert by_name[name]["unexpected_count"] == count, name
+        assert by_name[name]["predicate_count"] == count, name
+    assert by_name["id_not_null"]["success"] is True
+
+
+def test_reject_and_warn_rules_select_rows(spark) -> None:
+    df, result = _validate(spark, RULES)
+    out = {r["id"]: (r["rej"], r["warn"]) for r in df.select("id", result.reject_rule.alias("rej"),
+                                                             result.warn_rule.alias("warn")).collect()}  # fmt: skip
+    assert out == {
+        "1": (None, None),
+        "2": ("n_range", "d_past"),
+        "3": ("n_range", None),  # 10.0 with strict_max
+        "4": (None, None),  # n is null: the range and the pair rule ignore the row
+        "5": ("s_set", "d_past"),  # the first failing error rule wins (m_ge_n fails too)
+    }
+
+
+def test_fail_policy_names_table_column_and_expectation(spark) -> None:
+    strict = RULES.model_copy(update={"policy": "fail"})
+    _, result = _validate(spark, strict)
+    with pytest.raises(QualityGateError) as err:
+        result.enforce()
+    message = str(err.value)
+    assert "table 't'" in message
+    assert "n_range (expect_column_values_to_be_between) on column n: 2 unexpected" in message
+    assert "d_past" not in message  # warn severity never blocks
+
+
+def test_table_scope_checks_key_uniqueness(spark) -> None:
+    rows = [("1",), ("1",), ("2",)]
+    df = spark.createDataFrame(rows, "id string").selectExpr("id", "1.0 as n", "'a' as s", "date'2026-01-01' as d",
+                                                             "2.0 as m")  # fmt: skip
+    result = validate(RULES, df, as_of=AS_OF, run_id="r", batch_id="*", scope="table")
+    keys = next(r for r in result.records if r["expectation"] == "keys_unique")
+    assert keys["success"] is False and keys["unexpected_count"] == 2
+    assert keys["predicate_count"] is None  # table-level: GE only

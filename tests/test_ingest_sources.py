@@ -1,0 +1,114 @@
+"""Ingest of hand-written landing files: a custom column mapping, and batches that arrive over time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from audiencelake.config import SourceSettings
+from audiencelake.errors import SourceError
+from audiencelake.ingest.pipeline import ingest_source
+from audiencelake.lake import RESTRICTED, Lake
+from audiencelake.runs import Run
+from conftest import lake_settings
+
+SHOP_CSV = """Bestellnummer;Pos;Art;Kunde;Zeit;Artikel;Kategorie;Menge;Preis;Rabatt;Kanal
+A-1;1;purchase;C1;2026-03-01 20:30:00;SKU1;books;2;10.00;1.50;web
+A-1;2;purchase;C1;2026-03-01 20:30:00;SKU2;toys;1;5,00;0;web
+A-2;1;refund;C2;2026-03-02 09:00:00;SKU3;home;1;20.00;0;store
+"""
+SHOP = SourceSettings(
+    path="{landing}/shop/*.csv", format="csv", table="orders", options={"header": "true", "sep": ";"},
+    mapping={"Bestellnummer": "order_id", "Pos": "line_no", "Art": "line_type", "Kunde": "customer_id",
+             "Zeit": "order_ts", "Artikel": "item_id", "Kategorie": "category", "Menge": "quantity",
+             "Preis": "unit_price", "Rabatt": "discount", "Kanal": "channel"},
+    timestamp_formats={"order_ts": "yyyy-MM-dd HH:mm:ss"}, time_zone="Asia/Shanghai",
+)  # fmt: skip
+CRM_HEADER = ("customer_id,first_name,last_name,email,phone,birth_date,gender,city,signup_date,consent_email,"
+              "consent_sms,consent_push,consent_ads,updated_at")  # fmt: skip
+
+
+def _crm(customer: str, city: str, at: str, email: str = "a@example.com") -> str:
+    return f"{customer},Ann,Lee,{email},13812345678,1990-01-01,F,{city},2025-01-01,true,false,true,false,{at}"
+
+
+def _lake(spark, tmp_path: Path, **sources: SourceSettings) -> Lake:
+    settings = lake_settings(tmp_path)
+    if sources:
+        settings = settings.model_copy(update={"sources": sources})
+    return Lake(spark, settings)
+
+
+def test_own_export_through_a_column_mapping(spark, tmp_path: Path) -> None:
+    (tmp_path / "landing" / "shop").mkdir(parents=True)
+    (tmp_path / "landing" / "shop" / "export.csv").write_text(SHOP_CSV)
+    lake = _lake(spark, tmp_path, shop=SHOP)
+    [audit] = ingest_source(lake, "shop", Run.create("2026-11-25", "r1"))
+    assert (audit.rows_read, audit.rows_to_silver, audit.rows_silver_rejected) == (3, 2, 1)
+    rows = {(r["order_id"], r["line_no"]): r for r in lake.read(lake.ref("silver", "orders")).collect()}
+    assert set(rows) == {("A-1", 1), ("A-2", 1)}
+    assert rows[("A-1", 1)]["order_ts"] == datetime(2026, 3, 1, 12, 30)  # 20:30 in Shanghai
+    assert rows[("A-1", 1)]["amount"] == Decimal("18.50")
+    assert rows[("A-2", 1)]["amount"] == Decimal("-20.00")
+    bad = lake.read(lake.ref("ops", "quarantine")).collect()
+    assert [(r["reason"], r["rule"], r["file"].endswith("export.csv")) for r in bad] == [
+        ("wrong_type", "unit_price", True)
+    ]
+
+
+def test_a_file_with_another_header_is_named(spark, tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(SHOP_CSV)
+    (folder / "b.csv").write_text(SHOP_CSV.replace("Bestellnummer;Pos", "Pos;Bestellnummer"))
+    with pytest.raises(SourceError, match=r"b\.csv"):
+        ingest_source(_lake(spark, tmp_path, shop=SHOP), "shop", Run.create("2026-11-25", "r1"))
+
+
+def _silver_crm(lake: Lake) -> list[tuple]:
+    df = lake.read(lake.ref("silver", "crm_profiles"))
+    return sorted((r["customer_id"], r["city"], r["updated_at"]) for r in df.collect())
+
+
+def test_batches_over_time_latest_version_wins_and_reruns_are_no_ops(spark, tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "crm"
+    folder.mkdir(parents=True)
+    lake = _lake(spark, tmp_path)
+    (folder / "crm_1.csv").write_text("\n".join([CRM_HEADER, _crm("C1", "Wuhan", "2026-01-01T00:00:00.000Z"),
+                                                 _crm("C2", "Xiamen", "2026-01-05T00:00:00.000Z")]) + "\n")  # fmt: skip
+    [first] = ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r1"))
+    assert first.rows_to_silver == 2
+    (folder / "crm_2.csv").write_text("\n".join([CRM_HEADER, _crm("C1", "Chengdu", "2026-02-01T00:00:00.000Z"),
+                                                 _crm("C2", "Kunming", "2026-01-02T00:00:00.000Z"),  # late, stale
+                                                 _crm("C3", "Nanjing", "2026-02-03T00:00:00.000Z", "c@x.org")]) + "\n")  # fmt: skip
+    [second] = ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r2"))
+    assert (second.rows_read, second.rows_to_silver, second.rows_superseded) == (3, 2, 1)
+    expected = [("C1", "Chengdu", datetime(2026, 2, 1)), ("C2", "Xiamen", datetime(2026, 1, 5)),
+                ("C3", "Nanjing", datetime(2026, 2, 3))]  # fmt: skip
+    assert _silver_crm(lake) == expected
+    restricted = lake.read(lake.ref(RESTRICTED, "crm_profiles_pii"))
+    assert restricted.where(F.col("customer_id") == "C3").first()["email"] == "c@x.org"
+
+    # nothing new: no batch, no table changes
+    refs = [lake.ref("bronze", "crm_profiles"), lake.ref("silver", "crm_profiles"), lake.ref("ops", "ingest_audit")]
+    versions = [lake.version(r) for r in refs]
+    assert ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r3")) == []
+    assert [lake.version(r) for r in refs] == versions
+
+    # a run that stopped after silver's MERGE but before the audit row: the batch is processed again, same outcome
+    lake.delta(lake.ref("ops", "ingest_audit")).delete(F.col("batch_id") == second.batch_id)
+    [again] = ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r4"))
+    assert again == second
+    assert _silver_crm(lake) == expected
+
+    # a run that stopped after the bronze append but before the ledger: the files are not read again
+    bronze_rows = lake.read(lake.ref("bronze", "crm_profiles")).count()
+    lake.delta(lake.ref("ops", "ingest_files")).delete(F.col("batch_id") == second.batch_id)
+    assert ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r5")) == []
+    assert lake.read(lake.ref("bronze", "crm_profiles")).count() == bronze_rows
+    ledger = lake.read(lake.ref("ops", "ingest_files")).where(F.col("batch_id") == second.batch_id)
+    assert [r["file"].rsplit("/", 1)[1] for r in ledger.collect()] == ["crm_2.csv"]
