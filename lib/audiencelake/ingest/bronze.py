@@ -125,7 +125,7 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
             raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
         raise
     ledger_df = spark.createDataFrame(_ledger_rows(source, batch_id, new, now), contract("ingest_files").table_schema())
-    lake.merge_upsert(ledger_df, ledger_ref, ["source", "file"], newer="false")
+    lake.replace_where(ledger_df, ledger_ref, f"source = '{source}' AND batch_id = '{batch_id}'")
     return BronzeBatch(source, batch_id, new)
 
 

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiencelake import stages
+from audiencelake.cli import main
+from audiencelake.errors import AudiencelakeError
+from audiencelake.report.dictionary import data_dictionary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_stages_run_in_dependency_order() -> None:
+    assert [s.name for s in stages.ordered()][:4] == ["synth", "ingest", "identity", "quality"]
+    assert [s.name for s in stages.ordered("ingest", "identity")] == ["ingest", "identity"]
+    with pytest.raises(AudiencelakeError, match="unknown stage 'nope'"):
+        stages.ordered("nope")
+    with pytest.raises(AudiencelakeError, match="runs before"):
+        stages.ordered("quality", "ingest")
+
+
+def test_a_stage_needs_a_docstring_and_known_dependencies() -> None:
+    with pytest.raises(AudiencelakeError, match="needs a docstring"):
+        stages.stage("undocumented")(lambda ctx: {})
+
+    def documented(ctx):
+        """Does something."""
+
+    with pytest.raises(AudiencelakeError, match="unknown stage 'ghost'"):
+        stages.stage("orphan", depends_on=("ghost",))(documented)
+    assert "undocumented" not in stages.REGISTRY and "orphan" not in stages.REGISTRY
+
+
+def test_every_stage_has_a_job_script() -> None:
+    for stage in stages.ordered():
+        job = ROOT / "jobs" / f"{stage.name}.py"
+        assert job.exists(), job
+        assert f'main(["{stage.name}", *sys.argv[1:]])' in job.read_text()
+
+
+def test_committed_data_dictionary_is_current() -> None:
+    assert (ROOT / "docs" / "data_dictionary.md").read_text() == data_dictionary()
+
+
+def test_cli_writes_docs_and_reports_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dd.md"
+    main(["contracts", "docs", "--out", str(out)])
+    assert out.read_text() == data_dictionary()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ingest", "--env", "local", "--set", "spark.mastr=local[1]"])
+    assert exit_info.value.code == 2
+    assert "local.yaml: spark.mastr: Extra inputs are not permitted" in capsys.readouterr().err
