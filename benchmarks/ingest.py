@@ -58,10 +58,10 @@ def main() -> None:
         rows, base_s = _timed(baseline)
         batch, bronze_s = _timed(lambda: ingest_bronze(lake, "clickstream", run))
         audit, silver_s = _timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run))
-        cores = spark.sparkContext.defaultParallelism
+        cores = os.cpu_count()
         print(
             f"world: {args.users} users x {args.days} days, generated in {gen_s:.1f} s; {rows:,} clickstream records"
-            f" in {len(batch.files)} gzip JSON files; Spark {spark.version}, {cores} cores (local)"
+            f" in {len(batch.files)} gzip JSON files; Spark {spark.version}, {cores} cores, master {spark.sparkContext.master}"
         )
         print(f"{'step':<44}{'seconds':>9}{'rows/s':>12}{'x baseline time':>17}")
         for name, secs in [("baseline: read.json -> write delta", base_s), ("bronze: landing -> bronze", bronze_s),

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from audiencelake.errors import ConfigError
 from audiencelake.resources import project_root, resource_dir
 
 ENV_PREFIX = "AUDIENCELAKE__"
 ENVIRONMENTS = ("local", "cluster", "databricks")
+
+
+def _string_map(value: Any) -> Any:
+    """YAML scalars -> strings, as Spark settings and reader options want them (`true`, not `True`)."""
+    if not isinstance(value, dict):
+        return value
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
+
+StringMap = Annotated[dict[str, str], BeforeValidator(_string_map)]
 
 
 class _Strict(BaseModel):
@@ -32,16 +42,7 @@ class SparkSettings(_Strict):
     app_name: str = "audiencelake"
     delta_jars: Literal["local", "provided"] = "local"
     jars_dir: str = "jars"
-    conf: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("conf", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        return (
-            {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-            if isinstance(value, dict)
-            else value
-        )
+    conf: StringMap = Field(default_factory=dict)
 
 
 class LakeSettings(_Strict):
@@ -78,20 +79,11 @@ class SourceSettings(_Strict):
     path: str
     format: Literal["json", "csv", "parquet"]
     table: str
-    options: dict[str, str] = Field(default_factory=dict)
+    options: StringMap = Field(default_factory=dict)
     mapping: dict[str, str] = Field(default_factory=dict, description="file column -> contract column")
     timestamp_formats: dict[str, str] = Field(default_factory=dict, description="contract column -> Spark pattern")
     time_zone: str = "UTC"
     streaming: bool = False
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        return (
-            {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-            if isinstance(value, dict)
-            else value
-        )
 
 
 class Settings(_Strict):

@@ -7,6 +7,7 @@ stopped in between finds the batch in bronze and records it in the ledger instea
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import Run
 
 MALFORMED = "malformed_record"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
     lake.ensure(bronze_ref, "raw_records")
     ledger = lake.read(ledger_ref).where(F.col("source") == source)
     listed = {f.path: f for f in list_files(spark, settings.source_path(source))}
+    if not listed:
+        log.warning("source '%s': no landing file matches %s", source, settings.source_path(source))
     _recover_unledgered(lake, source, ledger, listed)
     done = {r["file"] for r in lake.read(ledger_ref).where(F.col("source") == source).select("file").collect()}
     new = [f for path, f in sorted(listed.items()) if path not in done]
