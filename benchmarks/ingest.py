@@ -61,7 +61,8 @@ def main() -> None:
         cores = os.cpu_count()
         print(
             f"world: {args.users} users x {args.days} days, generated in {gen_s:.1f} s; {rows:,} clickstream records"
-            f" in {len(batch.files)} gzip JSON files; Spark {spark.version}, {cores} cores, master {spark.sparkContext.master}"
+            f" in {len(batch.files)} gzip JSON files; Spark {spark.version}, {cores} cores,"
+            f" master {spark.sparkContext.master}"
         )
         print(f"{'step':<44}{'seconds':>9}{'rows/s':>12}{'x baseline time':>17}")
         for name, secs in [("baseline: read.json -> write delta", base_s), ("bronze: landing -> bronze", bronze_s),

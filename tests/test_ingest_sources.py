@@ -82,6 +82,10 @@ def test_batches_over_time_latest_version_wins_and_reruns_are_no_ops(spark, tmp_
                                                  _crm("C2", "Xiamen", "2026-01-05T00:00:00.000Z")]) + "\n")  # fmt: skip
     [first] = ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r1"))
     assert first.rows_to_silver == 2
+    # all keys new: silver was appended to; a re-run of the batch after a stop replaces its rows, adds none
+    lake.delta(lake.ref("ops", "ingest_audit")).delete(F.col("batch_id") == first.batch_id)
+    assert ingest_source(lake, "crm_profiles", Run.create("2026-11-25", "r1b")) == [first]
+    assert [r[:2] for r in _silver_crm(lake)] == [("C1", "Wuhan"), ("C2", "Xiamen")]
     (folder / "crm_2.csv").write_text("\n".join([CRM_HEADER, _crm("C1", "Chengdu", "2026-02-01T00:00:00.000Z"),
                                                  _crm("C2", "Kunming", "2026-01-02T00:00:00.000Z"),  # late, stale
                                                  _crm("C3", "Nanjing", "2026-02-03T00:00:00.000Z", "c@x.org")]) + "\n")  # fmt: skip

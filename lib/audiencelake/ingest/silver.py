@@ -1,6 +1,7 @@
 """Bronze batch -> silver: conform, derive, gate, resolve versions, then MERGE; quarantine and audit the rest.
 
-Writes per batch, in order: silver (MERGE), the PII-restricted table (MERGE), quarantine and quality results
+Writes per batch, in order: silver (MERGE, or a replace of the batch's own rows when every key is new), the
+PII-restricted table (MERGE), quarantine and quality results
 (replace the batch's rows), and last the audit row, which marks the batch done. A run that stopped part-way
 processes the batch again with the same outcome: rows the batch itself wrote are not counted against it.
 """
@@ -104,12 +105,16 @@ def _gate_and_write(lake: Lake, source: str, batch_id: str, run: Run, c: Contrac
     try:
         counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(
             F.count("*").alias("n"), F.sum(F.col("_warned").cast("long")).alias("warned"),
-            F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze")).collect()}  # fmt: skip
-        winners = resolved.where(F.col("_disposition") == TO_SILVER)
-        newer = f"s.`{c.order_by}` > t.`{c.order_by}` OR t._batch_id = s._batch_id"
-        lake.merge_upsert(check_schema(winners, c.table), silver_ref, c.keys, newer=newer)
+            F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze"),
+            F.sum(F.col("_in_silver").cast("long")).alias("updates")).collect()}  # fmt: skip
+        winners = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table)
+        if TO_SILVER in counts and counts[TO_SILVER]["updates"]:
+            newer = f"s.`{c.order_by}` > t.`{c.order_by}` OR t._batch_id = s._batch_id"
+            lake.merge_upsert(winners, silver_ref, c.keys, newer=newer)
+        else:  # only new keys: append, replacing whatever an interrupted run of this batch wrote
+            lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'")
         if c.pii_columns:
-            restricted = check_schema(winners, c.table, restricted=True)
+            restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
             lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
         _write_quarantine(lake, source, c, batch_id, run, resolved.where(F.col("_disposition") == "quarantined"))
     finally:
