@@ -108,6 +108,8 @@ def _gate_and_write(lake: Lake, source: str, batch_id: str, run: Run, c: Contrac
             F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze"),
             F.sum(F.col("_in_silver").cast("long")).alias("updates")).collect()}  # fmt: skip
         winners = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table)
+        if c.partition_by:  # one writer per partition value: few, large files instead of tasks x dates small ones
+            winners = winners.repartition(*[F.col(p) for p in c.partition_by])
         if TO_SILVER in counts and counts[TO_SILVER]["updates"]:
             newer = f"s.`{c.order_by}` > t.`{c.order_by}` OR t._batch_id = s._batch_id"
             lake.merge_upsert(winners, silver_ref, c.keys, newer=newer)
@@ -144,6 +146,7 @@ def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: 
         F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
     ref = lake.ref("ops", "quarantine")
+    rows = rows.repartition(1)  # one small file per source and batch
     lake.replace_where(
         check_schema(rows, "quarantine"), ref, f"source = '{source}' AND batch_id = '{batch_id}'",
         partition_by=contract("quarantine").partition_by,

@@ -81,7 +81,7 @@ def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_
     )
     validation = batch.validate(
         build_suite(c, expectations, as_of),
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": max(sample, 1)},
+        result_format={"result_format": "BASIC", "partial_unexpected_count": max(sample, 1)},
     )
     return {r.expectation_config.meta["name"]: r for r in validation.results}
 
