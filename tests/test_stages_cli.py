@@ -52,3 +52,17 @@ def test_cli_writes_docs_and_reports_bad_config(tmp_path: Path, capsys: pytest.C
         main(["ingest", "--env", "local", "--set", "spark.mastr=local[1]"])
     assert exit_info.value.code == 2
     assert "local.yaml: spark.mastr: Extra inputs are not permitted" in capsys.readouterr().err
+
+
+def test_synth_stage_reuses_the_same_world_and_refuses_another(spark, settings) -> None:
+    from audiencelake.lake import Lake
+    from audiencelake.runs import Run
+
+    lake = Lake(spark, settings)
+    ctx = stages.StageContext(lake, Run.create(), {"users": 30, "days": 14, "seed": 1})
+    first = stages.run_stage("synth", ctx)
+    assert first["rows_crm_profiles"] == 30
+    assert stages.run_stage("synth", ctx) == {"skipped": 1}
+    other = stages.StageContext(lake, Run.create(), {"users": 31, "days": 14, "seed": 1})
+    with pytest.raises(AudiencelakeError, match="holds a world generated with"):
+        stages.run_stage("synth", other)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -93,17 +94,28 @@ def synth(
 
 @app.command()
 def demo(
-    users: Annotated[int, typer.Option(help="Customers in the generated world.")] = 2000,
-    days: Annotated[int, typer.Option(help="Days of history.")] = 120,
+    users: Annotated[int, typer.Option(help="Customers in the generated world.")] = 1000,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     sets: Sets = None,
 ) -> None:
-    """Generate a world into the local lake's landing folder, run every stage, print the summary."""
+    """Generate a world into the local lake's landing folder, run every stage, print the summary.
+
+    Running it again with the same world is quick (nothing new to ingest); with another world the demo lake is
+    rebuilt from scratch.
+    """
+    from audiencelake.pipeline_stages import requested_world
     from audiencelake.report.summary import lake_summary
     from audiencelake.stages import run_pipeline
+    from audiencelake.synth import recorded_spec
 
     ctx = _context("local", None, None, sets, users=users, days=days, seed=seed)
     settings = ctx.lake.settings
+    world, out = requested_world(ctx.options), Path(settings.landing_root).parent
+    existing = recorded_spec(out)
+    if existing is not None and existing != world.as_dict():
+        typer.echo(f"the demo lake {settings.lake_root} was built from another world ({existing}); rebuilding it")
+        shutil.rmtree(settings.lake_root)
     salt_from = f"${settings.pii.salt_env}" if os.environ.get(settings.pii.salt_env) else "pii.salt in conf/local.yaml"
     typer.echo(f"PII salt: from {salt_from} (production: set ${settings.pii.salt_env} from a secret store)")
     run_pipeline(ctx)

@@ -5,22 +5,39 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from audiencelake.errors import AudiencelakeError
 from audiencelake.identity.stitch import stitch_identities
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.quality.tables import validate_tables
 from audiencelake.stages import StageContext, stage
-from audiencelake.synth import WorldSpec, generate_world
+from audiencelake.synth import WorldSpec, generate_world, recorded_spec
+
+
+def requested_world(options: dict) -> WorldSpec | None:
+    """The world a run asks for with the `users`, `days` and `seed` options, or None."""
+    if not options.get("users"):
+        return None
+    return WorldSpec(users=int(options["users"]), days=int(options.get("days", 120)), seed=int(options.get("seed", 42)))
 
 
 @stage("synth")
 def synth(ctx: StageContext) -> dict:
-    """Generate a synthetic world into the landing folder (only when the run asks for it with `users`)."""
-    if not ctx.options.get("users"):
+    """Generate a synthetic world into the landing folder (only when the run asks for it with `users`).
+
+    Raises:
+        AudiencelakeError: the folder already holds a world generated from another spec.
+    """
+    spec = requested_world(ctx.options)
+    if spec is None:
         return {"skipped": 1}
-    spec = WorldSpec(
-        users=int(ctx.options["users"]), days=int(ctx.options.get("days", 120)), seed=int(ctx.options.get("seed", 42))
-    )
     out = Path(ctx.lake.settings.landing_root).parent
+    existing = recorded_spec(out)
+    if existing == spec.as_dict():
+        return {"skipped": 1}  # the same spec gives the same bytes: nothing to write
+    if existing is not None:
+        raise AudiencelakeError(
+            f"{out} holds a world generated with {existing}, not {spec.as_dict()}; remove it or use another lake.root"
+        )
     summary = generate_world(out, spec)
     return {f"rows_{k}": v for k, v in summary.valid_rows.items()}
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from audiencelake.synth.world import WorldSpec, generate_world
+from audiencelake.synth.world import WorldSpec, generate_world, recorded_spec
 
-__all__ = ["WorldSpec", "generate_world"]
+__all__ = ["WorldSpec", "generate_world", "recorded_spec"]

@@ -46,6 +46,16 @@ class WorldSpec:
     def start_date(self) -> date:
         return self.end_date - timedelta(days=self.days - 1)
 
+    def as_dict(self) -> dict:
+        """The spec as recorded in truth/manifest.json."""
+        return {**asdict(self), "end_date": self.end_date.isoformat()}
+
+
+def recorded_spec(out: Path | str) -> dict | None:
+    """The spec of the world already generated under `out`, or None."""
+    manifest = Path(out) / "truth" / "manifest.json"
+    return json.loads(manifest.read_text())["spec"] if manifest.exists() else None
+
 
 @dataclass
 class WorldSummary:
@@ -265,7 +275,7 @@ def generate_world(out: Path | str, spec: WorldSpec) -> WorldSummary:
         spec: size, period and seed of the world.
     """
     out = Path(out)
-    summary = WorldSummary(spec={**asdict(spec), "end_date": spec.end_date.isoformat()})
+    summary = WorldSummary(spec=spec.as_dict())
     truth = _Truth(out / "truth")
     visitors = int(spec.users * spec.visitor_share)
     for chunk, start in enumerate(range(0, spec.users + visitors, spec.chunk_size)):
