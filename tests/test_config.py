@@ -75,3 +75,25 @@ def test_salt_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     no_salt = load_settings("cluster", environ={})
     with pytest.raises(ConfigError, match="pii.salt"):
         no_salt.pii_salt()
+
+
+def test_unsafe_names_are_refused(tmp_path: Path) -> None:
+    from audiencelake.runs import Run
+
+    with pytest.raises(ConfigError, match="--run-id"):
+        Run.create(run_id="x' OR '1'='1")
+    with pytest.raises(ConfigError, match="--as-of: 2026-13-01: expected a date"):
+        Run.create(as_of="2026-13-01")
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text('sources:\n  "bad name\'": {path: x, format: csv, table: orders}\n')
+    with pytest.raises(ConfigError, match="sources"):
+        load_settings("local", conf_dir=conf, environ={})
+
+
+def test_empty_reader_option_is_refused(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text(
+        "sources:\n  orders: {path: x, format: csv, table: orders, options: {nullValue: null}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"sources.orders.options: Value error, no value for \['nullValue'\]"):
+        load_settings("local", conf_dir=conf, environ={})

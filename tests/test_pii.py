@@ -16,6 +16,7 @@ from audiencelake.ingest.pii import normalize_email, normalize_phone, salted_has
         ("0086-138-1234-5678", "8613812345678"),
         ("(138) 1234-5678", "8613812345678"),
         ("+44 20 7946 0958", "442079460958"),
+        ("+1 415 555 0123", "14155550123"),
         ("", None),
         (None, None),
     ],

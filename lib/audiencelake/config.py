@@ -25,6 +25,8 @@ def _string_map(value: Any) -> Any:
     """YAML scalars -> strings, as Spark settings and reader options want them (`true`, not `True`)."""
     if not isinstance(value, dict):
         return value
+    if empty := [str(k) for k, v in value.items() if v is None]:
+        raise ValueError(f"no value for {empty}; quote it ('') for an empty string")
     return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
 
@@ -94,7 +96,8 @@ class Settings(_Strict):
     pii: PiiSettings = Field(default_factory=PiiSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
-    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    # source names end up in table names and predicates: letters, digits and underscores only
+    sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 
     def resolve(self, path: str) -> str:
         """Resolve a configured path: URIs and absolute paths stay, relative ones join the project root."""
@@ -112,7 +115,7 @@ class Settings(_Strict):
 
     def source_path(self, source: str) -> str:
         """The glob of a source's landing files, with `{landing}` expanded."""
-        return self.sources[source].path.format(landing=self.landing_root)
+        return self.sources[source].path.replace("{landing}", self.landing_root)
 
     def pii_salt(self) -> str:
         """The salt for PII hashing.

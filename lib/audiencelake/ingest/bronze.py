@@ -111,23 +111,23 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
     new = [f for path, f in sorted(listed.items()) if path not in done]
     if not new:
         return None
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     batch_id = _batch_id(source, new, now)
     try:
-        raw = read_raw(spark, src, [f.path for f in new])
-    except Exception as exc:  # noqa: BLE001 - Spark raises Py4J/analysis errors; re-raise with the source named
-        raise SourceError(f"source '{source}' ({settings.source_path(source)}): cannot read: {exc}") from exc
-    rows = raw.select(
-        F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
-        F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
-    )  # fmt: skip
-    try:
+        raw = read_raw(spark, src, [f.read_path for f in new])
+        rows = raw.select(
+            F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
+            F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
+        )  # fmt: skip
         lake.append(check_schema(rows, "raw_records"), bronze_ref)
-    except Exception as exc:
-        if "CSV header does not conform" in str(exc):
-            detail = str(exc).split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
+    except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: name the source and files
+        text = str(exc)
+        if "CSV header does not conform" in text:
+            detail = text.split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
             raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
-        raise
+        names = ", ".join(f.read_path for f in new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        first = next((line for line in text.splitlines() if line.strip()), text)
+        raise SourceError(f"source '{source}': cannot read new files ({names}): {first}") from exc
     ledger_df = spark.createDataFrame(_ledger_rows(source, batch_id, new, now), contract("ingest_files").table_schema())
     lake.replace_where(ledger_df, ledger_ref, f"source = '{source}' AND batch_id = '{batch_id}'")
     return BronzeBatch(source, batch_id, new)

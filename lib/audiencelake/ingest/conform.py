@@ -20,7 +20,7 @@ from audiencelake.ingest.bronze import file_columns
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-_OFFSET = re.compile(r"[XxZO]")
+_OFFSET = re.compile(r"[XxZOzV]")
 
 
 def _has_offset(pattern: str) -> bool:

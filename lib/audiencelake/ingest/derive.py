@@ -30,5 +30,5 @@ def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
             value = F.lit(None)
         else:
             raise ContractError(f"contract '{c.table}': derived column '{col.name}' has no expression")
-        df = df.withColumn(col.name, value.cast(spark_type(col.type)))
+        df = df.withColumn(col.name, value.try_cast(spark_type(col.type)))  # overflow -> null, caught by the gate
     return df

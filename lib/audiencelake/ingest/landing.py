@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 
 @dataclass(frozen=True)
 class LandingFile:
-    path: str
+    path: str  # canonical URI form, as Spark reports it in _metadata.file_path (percent-encoded): the ledger key
     size: int
     modified_at: datetime
+    read_path: str  # the path as the file system spells it, for reading
 
 
 def canonical_path(path: str) -> str:
@@ -37,9 +38,10 @@ def list_files(spark: SparkSession, pattern: str) -> list[LandingFile]:
     statuses = fs.globStatus(path) or []
     files = [
         LandingFile(
-            canonical_path(s.getPath().toString()),
+            canonical_path(s.getPath().toUri().toString()),
             int(s.getLen()),
-            datetime.fromtimestamp(s.getModificationTime() / 1000, UTC).replace(tzinfo=None),
+            datetime.fromtimestamp(s.getModificationTime() / 1000, UTC),
+            s.getPath().toString(),
         )
         for s in statuses
         if s.isFile()

@@ -13,10 +13,12 @@ def normalize_email(col: Column) -> Column:
 def normalize_phone(col: Column) -> Column:
     """Digits only, international form without `+`: `0086 138-1234-5678` and `13812345678` -> `8613812345678`.
 
-    A bare 11-digit number starting with 1 is taken as a Chinese mobile number (country code 86).
+    A number written without `+` or `00` that has 11 digits starting with 1 is taken as a Chinese mobile number
+    (country code 86); `+1 415 555 0123` stays `14155550123`.
     """
     digits = F.regexp_replace(F.regexp_replace(col, r"[^0-9]", ""), r"^00", "")
-    local_mobile = (F.length(digits) == 11) & digits.startswith("1")
+    international = F.trim(col).startswith("+") | F.trim(col).startswith("00")
+    local_mobile = ~international & (F.length(digits) == 11) & digits.startswith("1")
     return F.nullif(F.when(local_mobile, F.concat(F.lit("86"), digits)).otherwise(digits), F.lit(""))
 
 

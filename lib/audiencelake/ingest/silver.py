@@ -71,6 +71,7 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
     bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
+    rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
     rows = (
         bronze.transform(conform, c, src)
         .transform(derive, c, salt)
@@ -78,12 +79,14 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
         .transform(attach_user_ids, lake, c)
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _gate_and_write(lake, source, batch_id, run, c, rows)
+        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read)
     finally:
         rows.unpersist()
 
 
-def _gate_and_write(lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame) -> BatchAudit:
+def _gate_and_write(
+    lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame, rows_read: int
+) -> BatchAudit:
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     table_cols = [f.name for f in c.table_schema().fields if not f.name.startswith("_")]
     candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in table_cols])
@@ -124,10 +127,10 @@ def _gate_and_write(lake: Lake, source: str, batch_id: str, run: Run, c: Contrac
     n = {d: int(counts[d]["n"]) if d in counts else 0 for d in DISPOSITIONS}
     bronze_rejected = int(counts["quarantined"]["bronze"]) if "quarantined" in counts else 0
     audit = BatchAudit(
-        source=source, batch_id=batch_id, rows_read=sum(n.values()), rows_bronze_rejected=bronze_rejected,
+        source=source, batch_id=batch_id, rows_read=rows_read, rows_bronze_rejected=bronze_rejected,
         rows_silver_rejected=n["quarantined"] - bronze_rejected, rows_duplicate=n["duplicate"],
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
-        rows_warned=sum(int(r["warned"] or 0) for r in counts.values()),
+        rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
     )  # fmt: skip
     _write_audit(lake, audit, run, files=_files_in_batch(lake, source, batch_id))
     return audit
@@ -154,7 +157,7 @@ def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: 
 
 
 def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": now}
     schema = contract("ingest_audit").table_schema()
     df = lake.spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)

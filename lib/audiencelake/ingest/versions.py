@@ -27,7 +27,7 @@ def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None) -> 
     keys, order = [F.col(f"`{k}`") for k in c.keys], F.col(f"`{c.order_by}`")
     ok = F.col("_reason").isNull()
     version = Window.partitionBy(*keys, order)
-    copies = Window.partitionBy(*keys, order, "_record_hash").orderBy("_file", "_raw")
+    copies = Window.partitionBy(*keys, order, "_record_hash", ok).orderBy("_file", "_raw")
     latest = Window.partitionBy(*keys)
     df = (
         df.withColumn("_variants", F.when(ok, F.size(F.collect_set(F.when(ok, F.col("_record_hash"))).over(version))))

@@ -112,7 +112,7 @@ def validate(
     row_level = [e for e in expectations if e.row_level]
     predicates = {e.name: failing_rows(c, e, as_of) for e in row_level}
     counts = df.agg(*[F.sum(p.cast("long")).alias(n) for n, p in predicates.items()]).first() if predicates else {}
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     records = []
     for exp in expectations:
         r = ge[exp.name]
