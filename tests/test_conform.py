@@ -63,3 +63,13 @@ def test_derive_hashes_pii_and_evaluates_expressions(spark) -> None:
     row = derive(conform(df, c, make_source()), c, "pepper").first()
     assert row["total"] == Decimal("10.00")
     assert row["email_hash"] == hashlib.sha256(b"pepperann.lee@example.com").hexdigest()
+
+
+def test_timestamps_without_a_pattern_use_the_source_zone_unless_they_carry_an_offset(spark) -> None:
+    c = make_contract()
+    src = make_source(time_zone="Asia/Shanghai")
+    df = _bronze(spark, [{"order_id": "A", "ts": "2026-07-01 08:00:00", "price": "1"},
+                         {"order_id": "B", "ts": "2026-07-01T08:00:00+02:00", "price": "1"},
+                         {"order_id": "C", "ts": "2026-07-01T08:00:00Z", "price": "1"}])  # fmt: skip
+    got = {r["order_id"]: r["ts"] for r in conform(df, c, src).collect()}
+    assert got == {"A": datetime(2026, 7, 1, 0, 0), "B": datetime(2026, 7, 1, 6, 0), "C": datetime(2026, 7, 1, 8, 0)}

@@ -21,6 +21,7 @@ from audiencelake.ingest.bronze import file_columns
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 _OFFSET = re.compile(r"[XxZOzV]")
+_VALUE_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
 
 
 def _has_offset(pattern: str) -> bool:
@@ -31,9 +32,14 @@ def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column
     """Convert a raw string to the column's type; null when it does not convert."""
     pattern = src.timestamp_formats.get(col.name)
     if col.type == "timestamp":
-        ts = F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")
-        keep_local = pattern is not None and not _has_offset(pattern) and src.time_zone != "UTC"
-        return F.to_utc_timestamp(ts, src.time_zone) if keep_local else ts
+        if src.time_zone == "UTC":
+            return F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")
+        if pattern:
+            ts = F.try_to_timestamp(raw, F.lit(pattern))
+            return ts if _has_offset(pattern) else F.to_utc_timestamp(ts, src.time_zone)
+        # no pattern: a value that carries its own offset keeps it; a bare wall-clock time is in the source's zone
+        ts = raw.try_cast("timestamp")
+        return F.when(raw.rlike(_VALUE_OFFSET), ts).otherwise(F.to_utc_timestamp(ts, src.time_zone))
     if col.type == "date":
         return (F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")).cast("date")
     if col.type == "boolean":
