@@ -156,6 +156,11 @@ class Contract(_Strict):
         return [*self.columns, *self.derived]
 
     @property
+    def data_columns(self) -> list[str]:
+        """The stored table's columns without lineage: what validation and readers of the data see."""
+        return [c.name for c in self.all_columns if not c.pii]
+
+    @property
     def pii_columns(self) -> list[Column]:
         return [c for c in self.columns if c.pii]
 

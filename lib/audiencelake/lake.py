@@ -79,17 +79,12 @@ class Lake:
     def _save(self, writer, ref: TableRef) -> None:
         writer.saveAsTable(ref.location) if ref.by_name else writer.save(ref.location)
 
-    def replace_where(
-        self, df: DataFrame, ref: TableRef, condition: str, partition_by: list[str] | None = None
-    ) -> None:
-        """Atomically replace the rows matching `condition` with `df` (creating the table if needed).
+    def replace_where(self, df: DataFrame, ref: TableRef, condition: str) -> None:
+        """Atomically replace the rows matching `condition` with `df` (creating the table from its contract first).
 
         Re-running with the same `df` and `condition` leaves the same rows: the idempotent write for batch outputs.
         """
-        if not self.exists(ref):
-            writer = self._writer(df, ref, "overwrite")
-            self._save(writer.partitionBy(*(partition_by or [])), ref)
-            return
+        self.ensure(ref)
         self._save(self._writer(df, ref, "overwrite", replaceWhere=condition), ref)
 
     def append(self, df: DataFrame, ref: TableRef) -> None:

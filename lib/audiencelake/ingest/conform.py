@@ -31,17 +31,14 @@ def _has_offset(pattern: str) -> bool:
 def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column:
     """Convert a raw string to the column's type; null when it does not convert."""
     pattern = src.timestamp_formats.get(col.name)
-    if col.type == "timestamp":
-        if src.time_zone == "UTC":
-            return F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")
+    if col.type in ("timestamp", "date"):
+        ts = F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")
+        if col.type == "date" or src.time_zone == "UTC":
+            return ts
         if pattern:
-            ts = F.try_to_timestamp(raw, F.lit(pattern))
             return ts if _has_offset(pattern) else F.to_utc_timestamp(ts, src.time_zone)
         # no pattern: a value that carries its own offset keeps it; a bare wall-clock time is in the source's zone
-        ts = raw.try_cast("timestamp")
         return F.when(raw.rlike(_VALUE_OFFSET), ts).otherwise(F.to_utc_timestamp(ts, src.time_zone))
-    if col.type == "date":
-        return (F.try_to_timestamp(raw, F.lit(pattern)) if pattern else raw.try_cast("timestamp")).cast("date")
     if col.type == "boolean":
         word = F.lower(raw)
         return F.when(word.isin(*TRUE_WORDS), True).when(word.isin(*FALSE_WORDS), False).otherwise(F.lit(None))

@@ -88,8 +88,7 @@ def _gate_and_write(
     lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame, rows_read: int
 ) -> BatchAudit:
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
-    table_cols = [f.name for f in c.table_schema().fields if not f.name.startswith("_")]
-    candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in table_cols])
+    candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in c.data_columns])
     gate = validate(
         c, candidates, as_of=run.as_of, run_id=run.run_id, batch_id=batch_id, scope="batch",
         sample_size=lake.settings.quality.sample_size,
@@ -150,10 +149,7 @@ def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: 
     )  # fmt: skip
     ref = lake.ref("ops", "quarantine")
     rows = rows.repartition(1)  # one small file per source and batch
-    lake.replace_where(
-        check_schema(rows, "quarantine"), ref, f"source = '{source}' AND batch_id = '{batch_id}'",
-        partition_by=contract("quarantine").partition_by,
-    )  # fmt: skip
+    lake.replace_where(check_schema(rows, "quarantine"), ref, f"source = '{source}' AND batch_id = '{batch_id}'")
 
 
 def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int) -> None:

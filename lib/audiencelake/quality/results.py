@@ -12,7 +12,4 @@ def write_results(lake: Lake, records: list[dict], replace: str) -> None:
         return
     schema = contract("quality_results").table_schema()
     df = lake.spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in records], schema)
-    lake.replace_where(
-        check_schema(df, "quality_results"), lake.ref("ops", "quality_results"), replace,
-        partition_by=contract("quality_results").partition_by,
-    )  # fmt: skip
+    lake.replace_where(check_schema(df, "quality_results"), lake.ref("ops", "quality_results"), replace)

@@ -23,7 +23,7 @@ def validate_tables(lake: Lake, run: Run) -> dict[str, int]:
         ref = lake.ref("silver", c.table)
         if c.layer != "silver" or not lake.exists(ref):
             continue
-        columns = [f"`{f.name}`" for f in c.table_schema().fields if not f.name.startswith("_")]
+        columns = [f"`{name}`" for name in c.data_columns]
         result = validate(
             c, lake.read(ref).select(*columns), as_of=run.as_of, run_id=run.run_id, batch_id="*", scope="table",
             sample_size=lake.settings.quality.sample_size,
