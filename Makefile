@@ -12,7 +12,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup demo test lint bench clean-lake
+.PHONY: setup demo test lint bench bench-tags clean-lake
 
 setup: $(VENV)/.installed $(JARS)/.fetched blas
 
@@ -49,6 +49,9 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/ingest.py
+
+bench-tags: setup
+	$(PY) benchmarks/tags.py
 
 clean-lake:
 	rm -rf lake

@@ -22,6 +22,8 @@ from audiencelake.runs import Run
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
 app.add_typer(contracts_app, name="contracts")
+tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")
+app.add_typer(tags_app, name="tags")
 
 Env = Annotated[str, typer.Option("--env", help="Configuration: conf/<env>.yaml.")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Run date, YYYY-MM-DD (default: today, UTC).")]
@@ -53,7 +55,7 @@ def _stage_command(name: str):
     return command
 
 
-for _name in ("ingest", "identity", "quality"):
+for _name in ("ingest", "identity", "quality", "profile"):
     app.command(_name)(_stage_command(_name))
 
 
@@ -106,10 +108,13 @@ def demo(
     """
     from audiencelake.pipeline_stages import requested_world
     from audiencelake.report.summary import lake_summary
+    from audiencelake.report.tag_coverage import coverage_table
     from audiencelake.stages import run_pipeline
     from audiencelake.synth import recorded_spec
+    from audiencelake.synth.world import DEFAULT_END
 
-    ctx = _context("local", None, None, sets, users=users, days=days, seed=seed)
+    # profiles are as of the generated world's last day
+    ctx = _context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
     settings = ctx.lake.settings
     world, out = requested_world(ctx.options), Path(settings.landing_root).parent
     existing = recorded_spec(out)
@@ -120,6 +125,7 @@ def demo(
     typer.echo(f"PII salt: from {salt_from} (production: set ${settings.pii.salt_env} from a secret store)")
     run_pipeline(ctx)
     typer.echo(lake_summary(ctx.lake))
+    typer.echo("\n" + coverage_table(ctx.lake, ctx.run.as_of))
     typer.echo(f"\nplanted truth: {Path(settings.landing_root).parent / 'truth'}")
 
 
@@ -141,6 +147,28 @@ def contracts_docs(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(data_dictionary())
     typer.echo(f"wrote {out}")
+
+
+@tags_app.command("check")
+def tags_check(
+    file: Annotated[Path | None, typer.Option(help="Tag catalogue (default: conf/tags.yaml).")] = None,
+) -> None:
+    """Validate a tag catalogue without Spark and list its tags by kind."""
+    from audiencelake.tags.definitions import load_catalogue
+
+    catalogue = load_catalogue(file)
+    kinds: dict[str, int] = {}
+    for tag in catalogue.tags:
+        kinds[tag.kind] = kinds.get(tag.kind, 0) + 1
+    typer.echo(f"{catalogue.file}: {len(catalogue.tags)} tags OK ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
+
+
+@tags_app.command("coverage")
+def tags_coverage(env: Env = "local", as_of: AsOf = None, sets: Sets = None) -> None:
+    """Print the coverage table of gold.tag_catalog for an as-of date (default: the latest)."""
+    from audiencelake.report.tag_coverage import coverage_table
+
+    typer.echo(coverage_table(_context(env, None, None, sets).lake, as_of))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,6 +75,10 @@ class IdentitySettings(_Strict):
     max_iterations: int = Field(default=30, ge=1)
 
 
+class ProfileSettings(_Strict):
+    tags: str | None = Field(default=None, description="tag catalogue file; default conf/tags.yaml")
+
+
 class SourceSettings(_Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
@@ -96,6 +100,7 @@ class Settings(_Strict):
     pii: PiiSettings = Field(default_factory=PiiSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 

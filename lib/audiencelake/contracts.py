@@ -116,6 +116,7 @@ class Contract(_Strict):
     order_by: str | None = None
     partition_by: list[str] = Field(default_factory=list)
     policy: Literal["fail", "quarantine", "warn"] = "fail"
+    tag_columns: bool = False  # the table also has one column per tag of conf/tags.yaml (gold.user_profile)
     columns: list[Column]
     derived: list[Column] = Field(default_factory=list)
     expectations: list[Expectation] = Field(default_factory=list)

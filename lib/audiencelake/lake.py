@@ -79,13 +79,15 @@ class Lake:
     def _save(self, writer, ref: TableRef) -> None:
         writer.saveAsTable(ref.location) if ref.by_name else writer.save(ref.location)
 
-    def replace_where(self, df: DataFrame, ref: TableRef, condition: str) -> None:
+    def replace_where(self, df: DataFrame, ref: TableRef, condition: str, merge_schema: bool = False) -> None:
         """Atomically replace the rows matching `condition` with `df` (creating the table from its contract first).
 
         Re-running with the same `df` and `condition` leaves the same rows: the idempotent write for batch outputs.
+        `merge_schema` adds the columns of `df` the table lacks (tables whose contract has `tag_columns`).
         """
         self.ensure(ref)
-        self._save(self._writer(df, ref, "overwrite", replaceWhere=condition), ref)
+        options = {"replaceWhere": condition} | ({"mergeSchema": "true"} if merge_schema else {})
+        self._save(self._writer(df, ref, "overwrite", **options), ref)
 
     def append(self, df: DataFrame, ref: TableRef) -> None:
         self._save(self._writer(df, ref, "append"), ref)

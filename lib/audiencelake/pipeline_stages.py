@@ -11,6 +11,7 @@ from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.quality.tables import validate_tables
 from audiencelake.stages import StageContext, stage
 from audiencelake.synth import WorldSpec, generate_world, recorded_spec
+from audiencelake.tags.profile import build_profile
 
 
 def requested_world(options: dict) -> WorldSpec | None:
@@ -64,3 +65,9 @@ def identity(ctx: StageContext) -> dict:
 def quality(ctx: StageContext) -> dict:
     """Validate every silver table as a whole with its Great Expectations suite and record the results."""
     return validate_tables(ctx.lake, ctx.run)
+
+
+@stage("profile", depends_on=("quality",))
+def profile(ctx: StageContext) -> dict:
+    """Compute every tag of conf/tags.yaml as of the run date into gold.user_profile, user_tags and tag_catalog."""
+    return asdict(build_profile(ctx.lake, ctx.run))

@@ -16,6 +16,8 @@ def table_doc(c: Contract) -> str:
              ("partitioned by", ", ".join(c.partition_by) or "-"), ("quality policy", c.policy)]  # fmt: skip
     if c.source:
         facts.insert(0, ("source", c.source))
+    if c.tag_columns:
+        facts.append(("tag columns", "one more column per tag of `conf/tags.yaml`, typed as declared there"))
     if c.pii_columns:
         facts.append(("PII (restricted table only)", ", ".join(col.name for col in c.pii_columns)))
     lines += [f"- **{k}**: {v}" for k, v in facts] + ["", "| column | type | required | PII | description |",

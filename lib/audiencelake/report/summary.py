@@ -11,7 +11,7 @@ AUDIT_COLUMNS = ("rows_read", "rows_bronze_rejected", "rows_silver_rejected", "r
                  "rows_to_silver")  # fmt: skip
 
 
-def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
+def text_table(rows: list[tuple], header: tuple[str, ...]) -> str:
     cells = [tuple(str(v) for v in header)] + [tuple(str(v) for v in r) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     numeric = [all(isinstance(r[i], int) for r in rows) for i in range(len(header))]
@@ -27,7 +27,7 @@ def lake_summary(lake: Lake) -> str:
     sources = list(lake.settings.sources)
     candidates = [("bronze", s) for s in sources]
     for c in contracts().values():
-        if c.layer in ("silver", "ops"):
+        if c.layer in ("silver", "gold", "ops"):
             candidates.append((c.layer, c.table))
         if c.pii_columns:
             candidates.append((RESTRICTED, f"{c.table}_pii"))
@@ -35,7 +35,7 @@ def lake_summary(lake: Lake) -> str:
         ref = lake.ref(layer, name)
         if lake.exists(ref):
             tables.append((str(ref), lake.read(ref).count(), lake.version(ref)))
-    out.append(_table(tables, ("table", "rows", "delta version")))
+    out.append(text_table(tables, ("table", "rows", "delta version")))
     audit_ref = lake.ref("ops", "ingest_audit")
     if lake.exists(audit_ref):
         sums = (
@@ -44,12 +44,13 @@ def lake_summary(lake: Lake) -> str:
         rows = [(r["source"], *[r[c] for c in AUDIT_COLUMNS],
                  "yes" if r["rows_read"] == sum(r[c] for c in AUDIT_COLUMNS[1:]) else "NO") for r in sums]  # fmt: skip
         out += ["", "accounting per source (read = rejected + duplicate + superseded + to silver)"]
-        out.append(_table(rows, ("source", "read", "bronze rej", "silver rej", "dup", "superseded", "to silver", "ok")))
+        header = ("source", "read", "bronze rej", "silver rej", "dup", "superseded", "to silver", "ok")
+        out.append(text_table(rows, header))
     q_ref = lake.ref("ops", "quarantine")
     if lake.exists(q_ref):
         reasons = (
             lake.read(q_ref).groupBy("source", "stage", "reason", "rule").count().orderBy("source", "stage", "reason")
         ).collect()
         out += ["", "quarantine reasons"]
-        out.append(_table([tuple(r) for r in reasons], ("source", "stage", "reason", "rule", "rows")))
+        out.append(text_table([tuple(r) for r in reasons], ("source", "stage", "reason", "rule", "rows")))
     return "\n".join(out)

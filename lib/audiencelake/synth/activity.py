@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from audiencelake.synth.catalog import CATEGORIES, SOCIAL_PLATFORMS, Catalogue
+from audiencelake.synth.catalog import CATEGORIES, SOCIAL_PLATFORMS, Catalogue, on_price_drop
 from audiencelake.synth.people import Person
 
 
@@ -36,6 +36,18 @@ def _hour(rng: np.random.Generator, preferred: int) -> float:
 def _item(rng: np.random.Generator, person: Person, catalogue: Catalogue) -> int:
     category = int(rng.choice(len(CATEGORIES), p=person.affinity))
     pool = catalogue.items_by_category[category]
+    return int(pool[int(rng.integers(len(pool)))])
+
+
+def _order_item(rng: np.random.Generator, person: Person, catalogue: Catalogue, day: int) -> int:
+    """An item to buy: price-sensitive people pick, as often as their discount affinity, an item of the chosen
+    category whose price is cut this week (the planted response to price drops)."""
+    category = int(rng.choice(len(CATEGORIES), p=person.affinity))
+    pool = catalogue.items_by_category[category]
+    if rng.random() < person.discount_affinity:
+        dropped = pool[on_price_drop(pool, day // 7, catalogue.seed)]
+        if len(dropped):
+            pool = dropped
     return int(pool[int(rng.integers(len(pool)))])
 
 
@@ -87,9 +99,9 @@ def _order(
     lines = []
     channel = ("app", "web", "store")[int(rng.choice(3, p=[0.5, 0.35, 0.15]))]
     for line_no in range(1, int(rng.integers(1, 4)) + 1):
-        item = _item(rng, person, catalogue)
+        item = _order_item(rng, person, catalogue, day)
         qty = int(rng.choice([1, 1, 1, 2, 3]))
-        price = float(catalogue.item_price[item])
+        price = catalogue.price(item, day)
         discount = (
             round(price * qty * float(rng.uniform(0.1, 0.4)), 2) if rng.random() < person.discount_affinity else 0.0
         )

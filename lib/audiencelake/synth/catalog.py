@@ -54,8 +54,26 @@ SEGMENTS = (
 class Catalogue:
     item_ids: np.ndarray  # str
     item_category: np.ndarray  # int index into CATEGORIES
-    item_price: np.ndarray  # float, 2 decimals
+    item_price: np.ndarray  # float, 2 decimals: the regular list price
     items_by_category: tuple[np.ndarray, ...]
+    seed: int = 0
+
+    def price(self, item: int, day: int) -> float:
+        """The list price of `item` on `day`: the regular price, cut by PRICE_DROP_FACTOR in its drop weeks."""
+        regular = float(self.item_price[item])
+        if on_price_drop(np.array([item]), day // 7, self.seed)[0]:
+            return round(regular * PRICE_DROP_FACTOR, 2)
+        return regular
+
+
+PRICE_DROP_SHARE = 0.15  # share of items whose list price is cut in a given week
+PRICE_DROP_FACTOR = 0.8
+
+
+def on_price_drop(items: np.ndarray, week: int, seed: int) -> np.ndarray:
+    """Whether each item's list price is cut in `week`: a fixed schedule, a pure function of (item, week, seed)."""
+    mixed = (items.astype(np.int64) * 2654435761 + week * 40503 + seed * 97) % 1_000_003
+    return (mixed % 1000) < PRICE_DROP_SHARE * 1000
 
 
 def make_catalogue(seed: int, items_per_category: int = 50) -> Catalogue:
@@ -67,4 +85,4 @@ def make_catalogue(seed: int, items_per_category: int = 50) -> Catalogue:
     price = np.round(base * rng.lognormal(0.0, 0.45, n), 2) + 0.99
     ids = np.array([f"SKU{i:05d}" for i in range(n)])
     by_cat = tuple(np.flatnonzero(category == c) for c in range(len(CATEGORIES)))
-    return Catalogue(ids, category, np.round(price, 2), by_cat)
+    return Catalogue(ids, category, np.round(price, 2), by_cat, seed)

@@ -1,0 +1,140 @@
+"""Compile the source-level tags of a catalogue into ONE aggregation per source, whatever the number of tags.
+
+Each source is read once, limited to rows at or before the as-of date (and within the longest window its tags
+use); its extra `columns` are added; then every tag over it becomes one aggregate expression of a single
+`groupBy(user)`. Windows and filters become `CASE WHEN` guards inside the aggregates, not separate scans.
+The per-source results are joined on `user_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.lake import Lake
+from audiencelake.tags.definitions import Catalogue, Tag
+
+AGE = "__age_days"  # days from an event to the end of the as-of date, for time decay
+
+
+def part_name(tag: str, i: int, j: int) -> str:
+    """The hidden column holding input `i`'s weight for value `j` of a `top` tag."""
+    return f"__{tag}__{i}__{j}"
+
+
+def run_params(catalogue: Catalogue, as_of: date) -> dict[str, object]:
+    return {**catalogue.params, "as_of": as_of}
+
+
+class SourceCompiler:
+    """Builds the aggregate expressions of one source."""
+
+    def __init__(self, catalogue: Catalogue, source: str, as_of: date) -> None:
+        self.catalogue, self.source, self.as_of = catalogue, source, as_of
+        self.params = run_params(catalogue, as_of)
+
+    def sql(self, text: str) -> str:
+        return self.catalogue.expr(text).bind(self.params)
+
+    def guard(self, tag: Tag, *conditions: str | None) -> str:
+        """SQL: the row is in the tag's window (the last `window_days` days up to the as-of date) and meets all
+        `conditions`. Rows after the as-of date never reach the aggregation (see `source_rows`)."""
+        parts = []
+        if tag.window_days:
+            start = self.as_of + timedelta(days=1 - tag.window_days)
+            parts.append(f"{self.catalogue.sources[self.source].time} >= TIMESTAMP'{start.isoformat()} 00:00:00'")
+        parts += [f"({self.sql(c)})" for c in conditions if c]
+        return " AND ".join(parts) or "TRUE"
+
+    def aggregate(self, tag: Tag) -> list[Column]:
+        """The aggregate column(s) of one tag over this source."""
+        fn, col = tag.function, self.sql(tag.column) if tag.column else None
+        if fn == "top":
+            return self.top_parts(tag)
+        g = self.guard(tag, tag.filter)
+        when = f"CASE WHEN {g} THEN {col} END"
+        time = self.catalogue.sources[self.source].time
+        text = {
+            "count": f"count(CASE WHEN {g} THEN {col or 1} END)",
+            "sum": f"sum({when})",
+            "avg": f"avg({when})",
+            "min": f"min({when})",
+            "max": f"max({when})",
+            "count_distinct": f"size(collect_set({when}))",
+            "last": f"max_by({when}, CASE WHEN {g} THEN named_struct('t', {time}, 'v', {col}) END)",  # ties: max value
+            "mode": f"mode({when}, true)",
+            "share": f"avg(CASE WHEN {g} THEN CASE WHEN {self.sql(tag.condition or 'TRUE')} THEN 1D ELSE 0D END END)",
+            "ratio": (  # no numerator rows over some denominator rows is 0, not null
+                f"try_divide(coalesce(sum(CASE WHEN {self.guard(tag, tag.filter, tag.numerator)} THEN {col or 1} END), "
+                f"0), sum(CASE WHEN {self.guard(tag, tag.filter, tag.denominator)} THEN {col or 1} END))"
+            ),
+        }[fn]
+        return [F.expr(text).alias(tag.name)]
+
+    def top_parts(self, tag: Tag) -> list[Column]:
+        cols = []
+        for i, inp in enumerate(tag.inputs):
+            if inp.source != self.source:
+                continue
+            decay = f" * power(0.5, {AGE} / {tag.half_life_days})" if tag.half_life_days else ""
+            value = self.sql(tag.column)
+            for j, v in enumerate(tag.values):
+                literal = v.replace("'", "\\'")
+                g = self.guard(tag, inp.filter, f"{value} = '{literal}'")
+                text = f"sum(CASE WHEN {g} THEN CAST({self.sql(inp.weight)} AS DOUBLE){decay} END)"
+                cols.append(F.expr(text).alias(part_name(tag.name, i, j)))
+        return cols
+
+    def attribute(self, tag: Tag) -> list[Column]:
+        latest = self.catalogue.sources[self.source].latest_by
+        return [F.expr(f"max_by({self.sql(tag.expression)}, {latest})").alias(tag.name)]
+
+
+def longest_window(catalogue: Catalogue, source: str) -> int | None:
+    """The longest window (days) the source's tags use, or None when one reads all history."""
+    windows = [t.window_days for t in catalogue.tags if source in t.sources and t.mechanism == "aggregate"]
+    return None if not windows or None in windows else max(windows)
+
+
+def source_rows(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
+    """The rows of a source a profile as of `as_of` may see, with its extra columns and the event age."""
+    src = catalogue.sources[source]
+    compiler = SourceCompiler(catalogue, source, as_of)
+    df = lake.read(lake.ref("silver", src.table)).where(F.col(src.user).isNotNull())
+    if src.time:
+        end = F.lit((as_of + timedelta(days=1)).isoformat()).cast("date").cast("timestamp")
+        df = df.where(F.col(src.time) < end)
+        if src.date:  # the partition column: lets Delta skip files
+            df = df.where(F.col(src.date) <= F.lit(as_of))
+        if (days := longest_window(catalogue, source)) is not None:
+            df = df.where(F.col(src.time) >= end - F.expr(f"INTERVAL {days} DAYS"))
+            if src.date:
+                df = df.where(F.col(src.date) >= F.lit(as_of - timedelta(days=days)))
+        df = df.withColumn(AGE, (F.unix_micros(end) - F.unix_micros(F.col(src.time))) / 86_400_000_000.0)
+    elif src.where:
+        df = df.where(F.expr(compiler.sql(src.where)))
+    for name, text in src.columns.items():
+        df = df.withColumn(name, F.expr(compiler.sql(text)))
+    return df
+
+
+def aggregate_source(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
+    """ONE groupBy over the source, holding every tag (and `top` part) that reads it."""
+    compiler = SourceCompiler(catalogue, source, as_of)
+    cols: list[Column] = []
+    for tag in catalogue.tags:
+        if source not in tag.sources:
+            continue
+        cols += compiler.attribute(tag) if tag.mechanism == "attribute" else compiler.aggregate(tag)
+    user = catalogue.sources[source].user
+    return source_rows(lake, catalogue, source, as_of).groupBy(F.col(user).alias("user_id")).agg(*cols)
+
+
+def aggregate_all(lake: Lake, catalogue: Catalogue, as_of: date) -> DataFrame:
+    """Every source's aggregation, joined on `user_id` (a user seen by any source has a row)."""
+    used = [s for s in catalogue.sources if any(s in t.sources for t in catalogue.tags)]
+    frames = [aggregate_source(lake, catalogue, s, as_of) for s in used]
+    return reduce(lambda left, right: left.join(right, "user_id", "full"), frames)

@@ -1,0 +1,64 @@
+"""gold.tag_catalog: each tag's definition beside its coverage in one as-of date's profile."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import contract
+from audiencelake.tags.definitions import Catalogue, Tag
+
+NUMERIC_TYPES = {"int", "long", "double"}
+TOP_VALUES = 5
+
+
+def _stats(profile: DataFrame, catalogue: Catalogue) -> dict:
+    """One aggregation over the profile: non-null count and distinct values per tag, min/mean/max for numbers."""
+    cols = [F.count(F.lit(1)).alias("__users")]
+    for i, t in enumerate(catalogue.tags):
+        c = F.col(f"`{t.name}`")
+        distinct = F.approx_count_distinct(F.when(c.isNotNull(), F.to_json(F.array(c))))
+        cols += [F.count(c).alias(f"n{i}"), distinct.alias(f"d{i}")]
+        if t.type in NUMERIC_TYPES:
+            cols += [F.min(c).cast("double").alias(f"lo{i}"), F.avg(c).alias(f"mu{i}"),
+                     F.max(c).cast("double").alias(f"hi{i}")]  # fmt: skip
+    return profile.agg(*cols).first().asDict()
+
+
+def _top_values(long_tags: DataFrame, catalogue: Catalogue, users: int) -> dict[str, str]:
+    """The most frequent values of the non-numeric tags with their share of users, as JSON per tag."""
+    wanted = [t.name for t in catalogue.tags if t.type not in NUMERIC_TYPES]
+    counts = long_tags.where(F.col("tag").isin(wanted)).groupBy("tag", "value").count()
+    rank = F.row_number().over(Window.partitionBy("tag").orderBy(F.desc("count"), "value"))
+    rows = counts.withColumn("r", rank).where(F.col("r") <= TOP_VALUES).orderBy("tag", "r").collect()
+    out: dict[str, list] = {}
+    for row in rows:
+        out.setdefault(row["tag"], []).append({"value": row["value"], "share": round(row["count"] / max(users, 1), 4)})
+    return {k: json.dumps(v, ensure_ascii=False) for k, v in out.items()}
+
+
+def _definition(tag: Tag) -> str:
+    return json.dumps(tag.model_dump(exclude_none=True, exclude={"description", "owner", "kind", "type"}))
+
+
+def tag_catalog(
+    profile: DataFrame, long_tags: DataFrame, catalogue: Catalogue, details: dict[str, dict], as_of: date
+) -> DataFrame:
+    """The catalogue rows of one as-of date (one per tag)."""
+    stats = _stats(profile, catalogue)
+    users = int(stats["__users"])
+    tops = _top_values(long_tags, catalogue, users)
+    rows = []
+    for i, t in enumerate(catalogue.tags):
+        numeric = t.type in NUMERIC_TYPES
+        rows.append((
+            t.name, t.description.strip(), t.kind, "+".join(dict.fromkeys(t.sources)) or None, t.owner, t.type,
+            _definition(t), users, 1.0 - stats[f"n{i}"] / users if users else 1.0, int(stats[f"d{i}"]),
+            stats.get(f"lo{i}") if numeric else None, stats.get(f"mu{i}") if numeric else None,
+            stats.get(f"hi{i}") if numeric else None, None if numeric else tops.get(t.name),
+            json.dumps(details[t.name]) if t.name in details else None, as_of,
+        ))  # fmt: skip
+    return profile.sparkSession.createDataFrame(rows, contract("tag_catalog").table_schema())

@@ -1,0 +1,85 @@
+"""The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
+
+Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are written to a work table so
+that computing population cut points and the outputs reads that small table, never silver again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.lake import Lake, check_schema
+from audiencelake.runs import Run
+from audiencelake.tags.compile import aggregate_all
+from audiencelake.tags.coverage import tag_catalog
+from audiencelake.tags.definitions import Catalogue, load_catalogue
+from audiencelake.tags.evaluate import Evaluator
+
+log = logging.getLogger("audiencelake.tags")
+WORK_TABLE = "profile_aggregates"
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    users: int
+    tags: int
+    tag_values: int
+
+
+def catalogue_for(lake: Lake) -> Catalogue:
+    """The tag catalogue the lake's settings name (default `conf/tags.yaml`)."""
+    return load_catalogue(lake.settings.profile.tags)
+
+
+def as_of_condition(as_of: date) -> str:
+    return f"as_of = DATE'{as_of.isoformat()}'"
+
+
+def long_form(profile: DataFrame, catalogue: Catalogue) -> DataFrame:
+    """One row per user and non-null tag: (user_id, tag, value as text, as_of)."""
+
+    def text(name: str, type_name: str):
+        col = F.col(f"`{name}`")
+        return F.to_json(col) if type_name.startswith("array") else col.cast("string")
+
+    pairs = F.array(
+        *[F.struct(F.lit(t.name).alias("tag"), text(t.name, t.type).alias("value")) for t in catalogue.tags]
+    )
+    return (
+        profile.select("user_id", "as_of", F.explode(pairs).alias("p"))
+        .select("user_id", F.col("p.tag").alias("tag"), F.col("p.value").alias("value"), "as_of")
+        .where(F.col("value").isNotNull())
+    )
+
+
+def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> ProfileResult:
+    """Compute every tag as of `run.as_of` and replace that date's partition of the three gold tables.
+
+    Raises:
+        ConfigError: the catalogue is invalid, or a tag's definition cannot give its declared type.
+    """
+    catalogue = catalogue or catalogue_for(lake)
+    as_of = run.as_of
+    work = lake.ref("work", WORK_TABLE)
+    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
+    evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
+    profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
+    fixed = check_schema(profile, "user_profile")
+    profile = profile.select(*fixed.columns, *(F.col(f"`{t.name}`") for t in catalogue.tags))
+    condition = as_of_condition(as_of)
+    profile_ref = lake.ref("gold", "user_profile")
+    lake.replace_where(profile, profile_ref, condition, merge_schema=True)
+    written = lake.read(profile_ref).where(condition)
+    tags_ref = lake.ref("gold", "user_tags")
+    lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
+    catalog = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, evaluated.details, as_of)
+    lake.replace_where(check_schema(catalog, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
+    users = written.count()
+    values = lake.read(tags_ref).where(condition).count()
+    log.info("profile as of %s: %d users, %d tags, %d tag values", as_of, users, len(catalogue.tags), values)
+    return ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)

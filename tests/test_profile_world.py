@@ -1,0 +1,225 @@
+"""The profile job on the small generated world: values against an independent plain-Python reading of the raw
+files, planted truth showing through, one scan per silver table, point-in-time correctness and idempotence."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+from scipy.stats import spearmanr
+
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+from audiencelake.tags.definitions import load_catalogue
+from audiencelake.tags.profile import build_profile
+from plans import last_execution_id, scanned_locations
+from raw_world import CATEGORIES, ExpectedTags, read_world
+
+AS_OF = date(2026, 10, 31)  # the generated world's last day
+SILVER = ["crm_profiles", "orders", "clickstream_events", "campaign_touches", "social_interactions"]
+
+
+@pytest.fixture(scope="module")
+def profiled(world):
+    lake: Lake = world["lake"]
+    before = last_execution_id(lake.spark)
+    result = build_profile(lake, Run.create(AS_OF, "profile-1"))
+    scans = scanned_locations(lake.spark, before)
+    profile = {r["user_id"]: r.asDict() for r in lake.read(lake.ref("gold", "user_profile")).collect()}
+    return {"result": result, "scans": scans, "profile": profile, "lake": lake}
+
+
+@pytest.fixture(scope="module")
+def expected(world):
+    raw = read_world(world["root"] / "landing", world["truth"])
+    return ExpectedTags(raw, AS_OF)
+
+
+def test_each_silver_table_is_scanned_once(profiled, world):
+    root = world["lake"].settings.lake_root
+    for table in SILVER:
+        assert profiled["scans"][f"{root}/silver/{table}"] == 1, (table, dict(profiled["scans"]))
+
+
+def test_more_tags_add_no_scan(world):
+    lake: Lake = world["lake"]
+    few = load_catalogue().select(["orders_90d", "sessions_30d", "gender", "email_sends_90d", "social_actions_90d"])
+    assert len(few.tags) == 5
+    before = last_execution_id(lake.spark)
+    build_profile(lake, Run.create(AS_OF - timedelta(days=7), "profile-few"), few)
+    scans = scanned_locations(lake.spark, before)
+    root = lake.settings.lake_root
+    assert {t: scans[f"{root}/silver/{t}"] for t in SILVER} == dict.fromkeys(SILVER, 1)
+
+
+def test_one_row_per_user_with_every_tag_typed(profiled, expected):
+    catalogue = load_catalogue()
+    lake = profiled["lake"]
+    df = lake.read(lake.ref("gold", "user_profile")).where(F.col("as_of") == AS_OF)
+    types = dict(df.dtypes)
+    for tag in catalogue.tags:
+        want = {"long": "bigint", "array<string>": "array<string>"}.get(tag.type, tag.type)
+        assert types[tag.name] == want, tag.name
+    assert df.count() == df.select("user_id").distinct().count() == len(expected.users())
+    assert profiled["result"].users == len(expected.users())
+
+
+def test_every_tag_matches_an_independent_computation_from_the_raw_files(profiled, expected):
+    catalogue = load_catalogue()
+    sample = random.Random(11).sample(sorted(expected.users()), 80)
+    mismatches = []
+    for user in sample:
+        want, got = expected.tags(user), profiled["profile"][user]
+        crm_only = {"gender", "city", "age", "age_band", "city_tier", "tenure_days", "has_email"}
+        assert not {t.name for t in catalogue.tags} - set(want) - crm_only  # every tag is computed here too
+        for tag in catalogue.tags:
+            w, g = want.get(tag.name), got[tag.name]
+            if tag.type in ("int", "long", "double") and w is not None and g is not None:
+                ok = math.isclose(w, g, rel_tol=1e-6, abs_tol=0.051 if tag.name == "engagement_score" else 1e-6)
+            else:
+                ok = w == g
+            if not ok:
+                mismatches.append((user, tag.name, w, g))
+    assert not mismatches, mismatches[:20]
+
+
+def _among_buyers(expected: ExpectedTags, tag: str) -> list[float]:
+    return [t[tag] for t in (expected.base_tags(u) for u in expected.users()) if t["orders_365d"] > 0]
+
+
+def test_rfm_scores_use_recorded_quantile_cut_points(profiled, expected):
+    lake = profiled["lake"]
+    catalog = {
+        r["name"]: r for r in lake.read(lake.ref("gold", "tag_catalog")).where(F.col("as_of") == AS_OF).collect()
+    }
+    for score, of, higher in (("rfm_recency_score", "recency_days", False),
+                              ("rfm_frequency_score", "orders_365d", True),
+                              ("rfm_monetary_score", "spend_365d", True)):  # fmt: skip
+        cuts = json.loads(catalog[score]["details"])["cut_points"]
+        values = _among_buyers(expected, of)
+        # percentile_approx returns the smallest value with at least p of the values at or below it
+        want_cuts = [float(np.quantile(values, p, method="inverted_cdf")) for p in (0.2, 0.4, 0.6, 0.8)]
+        assert cuts == pytest.approx(want_cuts, abs=0.011), score
+        for user, row in profiled["profile"].items():
+            value = row[of]
+            if row["orders_365d"] > 0:
+                want = 1 + sum((value > c) if higher else (value < c) for c in cuts)
+                assert row[score] == want, (user, score, value, cuts)
+            else:
+                assert row[score] is None
+
+
+def _truth(world) -> dict[str, dict]:
+    with open(world["truth"] / "users.csv", newline="") as fh:
+        return {r["customer_id"]: r for r in csv.DictReader(fh)}
+
+
+def test_top_category_recovers_the_planted_affinity(profiled, world):
+    """Active users: 10+ product views in the last 30 days."""
+    truth = _truth(world)
+    active = [(u, r) for u, r in profiled["profile"].items() if u in truth and r["product_views_30d"] >= 10]
+    assert len(active) >= 200
+    hits = sum(r["top_category"] == max(CATEGORIES, key=lambda c: float(truth[u][f"affinity_{c}"])) for u, r in active)
+    assert hits / len(active) >= 0.9, (hits, len(active))
+
+
+def test_price_sensitivity_recovers_the_planted_discount_affinity(profiled, world):
+    truth = _truth(world)
+    buyers = [(float(truth[u]["discount_affinity"]), r) for u, r in profiled["profile"].items()
+              if u in truth and r["orders_365d"] >= 3]  # fmt: skip
+    assert len(buyers) >= 40
+    affinity = [a for a, _ in buyers]
+    rho_discount = spearmanr(affinity, [r["discount_order_share_365d"] for _, r in buyers]).statistic
+    rho_drops = spearmanr(affinity, [r["price_drop_purchase_share_365d"] for _, r in buyers]).statistic
+    assert rho_discount >= 0.6, rho_discount
+    assert rho_drops >= 0.3, rho_drops
+    high = [a for a, r in buyers if r["price_sensitivity"] == "high"]
+    low = [a for a, r in buyers if r["price_sensitivity"] == "low"]
+    assert high and low and np.mean(high) > np.mean(low) + 0.3
+
+
+def test_long_form_and_catalog_agree_with_the_profile(profiled):
+    lake = profiled["lake"]
+    catalogue = load_catalogue()
+    at = F.col("as_of") == AS_OF
+    long = lake.read(lake.ref("gold", "user_tags")).where(at)
+    profile = profiled["profile"]
+    non_null = sum(1 for r in profile.values() for t in catalogue.tags if r[t.name] is not None)
+    assert long.count() == non_null
+    some = next(iter(profile))
+    values = {r["tag"]: r["value"] for r in long.where(F.col("user_id") == some).collect()}
+    assert values["top_categories_3"] == json.dumps(profile[some]["top_categories_3"], separators=(",", ":"))
+    assert values["orders_90d"] == str(profile[some]["orders_90d"])
+    catalog = {r["name"]: r for r in lake.read(lake.ref("gold", "tag_catalog")).where(at).collect()}
+    assert set(catalog) == {t.name for t in catalogue.tags}
+    for tag in catalogue.tags:
+        row = catalog[tag.name]
+        nulls = sum(1 for r in profile.values() if r[tag.name] is None) / len(profile)
+        assert row["null_rate"] == pytest.approx(nulls), tag.name
+        assert (row["kind"], row["owner"], row["value_type"]) == (tag.kind, tag.owner, tag.type)
+
+
+def test_rerun_replaces_the_partition_with_the_same_rows(profiled):
+    lake = profiled["lake"]
+    tables = ["user_profile", "user_tags", "tag_catalog"]
+    at = F.col("as_of") == AS_OF
+
+    def snapshot():
+        return {t: sorted(map(str, lake.read(lake.ref("gold", t)).where(at).collect())) for t in tables}
+
+    first = snapshot()
+    others = lake.read(lake.ref("gold", "user_profile")).where(~at).count()
+    build_profile(lake, Run.create(AS_OF, "profile-2"))
+    assert snapshot() == first
+    assert lake.read(lake.ref("gold", "user_profile")).where(~at).count() == others
+
+
+def test_events_after_the_as_of_date_change_nothing(world, tmp_path):
+    """A lake holding only the events up to D, and the world's lake, which also holds later ones, give the same
+    profile as of D."""
+    from conftest import lake_settings
+
+    lake: Lake = world["lake"]
+    as_of = date(2026, 10, 20)
+    cut = F.lit("2026-10-21").cast("timestamp")
+    early = Lake(lake.spark, lake_settings(tmp_path))
+    times = {"orders": "order_ts", "clickstream_events": "event_ts", "campaign_touches": "touch_ts",
+             "social_interactions": "interaction_ts"}  # fmt: skip
+    later = 0
+    for table in SILVER:
+        df = lake.read(lake.ref("silver", table))
+        if table in times:
+            later += df.where(F.col(times[table]) >= cut).count()
+            df = df.where(F.col(times[table]) < cut)
+        early.overwrite(df, early.ref("silver", table))
+    assert later > 1000  # the world's lake really has events after D
+
+    def profile_of(target: Lake) -> list:
+        build_profile(target, Run.create(as_of, "pit"))
+        rows = target.read(target.ref("gold", "user_profile")).where(F.col("as_of") == as_of).collect()
+        return sorted(map(str, rows))
+
+    assert profile_of(lake) == profile_of(early)
+
+
+def test_a_tag_whose_definition_cannot_give_its_type_names_the_tag(world, tmp_path):
+    import yaml
+
+    from audiencelake.errors import ConfigError
+    from audiencelake.resources import resource_dir
+
+    data = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())
+    next(t for t in data["tags"] if t["name"] == "preferred_device")["type"] = "long"
+    path = tmp_path / "tags.yaml"
+    path.write_text(yaml.safe_dump(data))
+    catalogue = load_catalogue(path).select(["preferred_device"])
+    with pytest.raises(ConfigError) as err:
+        build_profile(world["lake"], Run.create(AS_OF, "typed"), catalogue)
+    assert (err.value.file, err.value.key) == (str(path), "tags.preferred_device.type")
+    assert "declared long, but the definition gives string" in err.value.reason

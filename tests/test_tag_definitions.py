@@ -1,0 +1,193 @@
+"""The tag catalogue is validated on load, without Spark: errors name the file, the tag and the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from audiencelake.errors import ConfigError
+from audiencelake.resources import resource_dir
+from audiencelake.tags.definitions import load_catalogue
+
+DEFAULT = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())
+KINDS = {"attribute", "aggregate", "rfm", "preference", "price", "engagement", "lifecycle", "derived"}
+
+
+def test_default_catalogue_covers_every_kind_with_at_least_40_tags():
+    catalogue = load_catalogue()
+    assert len(catalogue.tags) >= 40
+    assert {t.kind for t in catalogue.tags} == KINDS
+    functions = {t.function for t in catalogue.tags if t.function}
+    assert functions >= {"count", "sum", "avg", "min", "max", "count_distinct", "last", "share", "ratio", "mode", "top"}
+    assert all(t.owner and t.description for t in catalogue.tags)
+
+
+def test_evaluation_order_puts_every_tag_after_what_it_reads():
+    catalogue = load_catalogue()
+    position = {name: i for i, name in enumerate(catalogue.order)}
+    assert position["recency_days"] > position["last_order_date"]
+    assert position["rfm_recency_score"] > position["recency_days"]
+    assert position["rfm_segment"] > max(position["rfm_recency_score"], position["rfm_frequency_score"])
+    assert position["high_value_price_insensitive"] > position["rfm_monetary_score"]
+
+
+def test_select_keeps_the_dependencies():
+    catalogue = load_catalogue().select(["high_value_price_insensitive"])
+    assert {t.name for t in catalogue.tags} == {
+        "high_value_price_insensitive", "rfm_monetary_score", "spend_365d", "orders_365d",
+        "discount_order_share_365d", "discounted_orders_365d",
+    }  # fmt: skip
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "tags.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _tag(data: dict, name: str) -> dict:
+    return next(t for t in data["tags"] if t["name"] == name)
+
+
+def _broken(change) -> dict:
+    data = copy.deepcopy(DEFAULT)
+    change(data)
+    return data
+
+
+CASES = {
+    "unknown source": (
+        lambda d: _tag(d, "orders_90d").update(source="ordrs"),
+        "tags.orders_90d.source",
+        "unknown source 'ordrs'",
+    ),
+    "unknown column": (
+        lambda d: _tag(d, "spend_90d").update(column="amount_usd"),
+        "tags.spend_90d.column",
+        "unknown column 'amount_usd'",
+    ),
+    "unknown column in a filter": (
+        lambda d: _tag(d, "orders_30d").update(filter="line_kind = 'purchase'"),
+        "tags.orders_30d.filter",
+        "unknown column 'line_kind'",
+    ),
+    "unknown function": (
+        lambda d: _tag(d, "orders_30d").update(function="median"),
+        "tags.orders_30d.function",
+        "Input should be",
+    ),
+    "unknown SQL function": (
+        lambda d: _tag(d, "engagement_score").update(expression="frobnicate(sessions_30d)"),
+        "tags.engagement_score.expression",
+        "unknown function 'frobnicate'",
+    ),
+    "unknown tag": (
+        lambda d: _tag(d, "is_buyer").update(expression="last_purchase_date IS NOT NULL"),
+        "tags.is_buyer.expression",
+        "unknown tag 'last_purchase_date'",
+    ),
+    "unknown score input": (
+        lambda d: _tag(d, "rfm_frequency_score")["score"].update(of="orders_999d"),
+        "tags.rfm_frequency_score.score.of",
+        "unknown tag 'orders_999d'",
+    ),
+    "unknown parameter": (
+        lambda d: _tag(d, "lifecycle_stage").update(expression="tenure_days < :newbie_days"),
+        "tags.lifecycle_stage.expression",
+        "unknown parameter ':newbie_days'",
+    ),
+    "aggregate in an expression": (
+        lambda d: _tag(d, "is_buyer").update(expression="max(orders_90d) > 0"),
+        "tags.is_buyer.expression",
+        "aggregate",
+    ),
+    "window outside a source": (
+        lambda d: _tag(d, "is_buyer").update(expression="lag(orders_90d) OVER (ORDER BY orders_30d) > 0"),
+        "tags.is_buyer.expression",
+        "window functions",
+    ),
+    "two mechanisms": (
+        lambda d: _tag(d, "orders_90d").update(expression="1"),
+        "tags.orders_90d",
+        "exactly one of",
+    ),
+    "unknown table": (
+        lambda d: d["sources"]["orders"].update(table="purchases"),
+        "sources.orders.table",
+        "no silver table 'purchases'",
+    ),
+    "unknown source column": (
+        lambda d: d["sources"]["clickstream"].update(user="visitor_id"),
+        "sources.clickstream.user",
+        "unknown column 'visitor_id'",
+    ),
+    "ratio without denominator": (
+        lambda d: _tag(d, "refund_rate_365d").pop("denominator"),
+        "tags.refund_rate_365d.numerator",
+        "required by 'ratio'",
+    ),
+    "duplicate tag": (
+        lambda d: d["tags"].append(dict(_tag(d, "gender"))),
+        "tags.gender",
+        "defined twice",
+    ),
+    "bad type": (
+        lambda d: _tag(d, "gender").update(type="text"),
+        "tags.gender.type",
+        "Input should be",
+    ),
+    "unknown key": (
+        lambda d: _tag(d, "gender").update(colour="blue"),
+        "tags.gender.colour",
+        "Extra inputs are not permitted",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_catalogue_names_file_tag_and_key(tmp_path, case):
+    change, key, reason = CASES[case]
+    path = _write(tmp_path, _broken(change))
+    with pytest.raises(ConfigError) as err:
+        load_catalogue(path)
+    assert err.value.file == str(path)
+    assert err.value.key == key
+    assert reason in err.value.reason
+
+
+def test_cycle_between_derived_tags_is_reported_with_its_path(tmp_path):
+    def cycle(d):
+        _tag(d, "is_buyer").update(expression="cart_abandoner_30d")
+        _tag(d, "cart_abandoner_30d").update(expression="NOT is_buyer")
+
+    with pytest.raises(ConfigError) as err:
+        load_catalogue(_write(tmp_path, _broken(cycle)))
+    assert "cycle between derived tags" in err.value.reason
+    assert {"is_buyer", "cart_abandoner_30d"} <= set(err.value.reason.split(": ")[1].split(" -> "))
+    assert err.value.key in ("tags.is_buyer", "tags.cart_abandoner_30d")
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_catalogue(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tags: [name: x\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_catalogue(bad)
+
+
+def test_cli_checks_a_catalogue_and_reports_errors_in_one_line(tmp_path, capsys):
+    from audiencelake.cli import main
+
+    main(["tags", "check"])
+    assert f"{len(DEFAULT['tags'])} tags OK" in capsys.readouterr().out
+    path = _write(tmp_path, _broken(lambda d: _tag(d, "orders_90d").update(source="ordrs")))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tags", "check", "--file", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: tags.orders_90d.source: unknown source 'ordrs'")
+    assert len(err.splitlines()) == 1
