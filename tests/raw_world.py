@@ -115,10 +115,10 @@ def read_world(landing: Path, truth: Path) -> RawWorld:
     return w
 
 
-def rfm_segment(r: int | None, f: int | None) -> str:
+def rfm_segment(r: int | None, f: int | None, ever_bought: bool) -> str:
     """The named RFM segments of conf/tags.yaml, written out as plain rules."""
     if r is None:
-        return "no_purchase"
+        return "lost" if ever_bought else "no_purchase"
     if r >= 4 and f >= 4:
         return "champions"
     if r == 1 and f >= 4:
@@ -170,10 +170,16 @@ class ExpectedTags:
         self.events = self._group(visible)
         self.session_starts = self._group(_sessions(visible))
         self.crm = {k: v for k, v in world.crm.items() if v["signup_date"] <= as_of.isoformat()}
-        self.item_max_price: dict[str, float] = defaultdict(float)
+        self.item_lines: dict[str, list[dict]] = defaultdict(list)
         for o in world.orders:
             if o["ts"] < self.end:
-                self.item_max_price[o["item"]] = max(self.item_max_price[o["item"]], o["price"])
+                self.item_lines[o["item"]].append(o)
+
+    def price_drop(self, line: dict) -> bool:
+        """Listed at least 10% under the item's highest price over the 90 days up to the line."""
+        since = line["ts"] - timedelta(days=90)
+        top = max(o["price"] for o in self.item_lines[line["item"]] if since <= o["ts"] <= line["ts"])
+        return line["price"] < 0.9 * top
 
     def _group(self, rows: list[dict]) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = defaultdict(list)
@@ -207,7 +213,7 @@ class ExpectedTags:
                                   ("rfm_monetary_score", "spend_365d", True)):  # fmt: skip
             cuts, v = self._cuts[of], t[of]
             t[score] = 1 + sum((v > c) if higher else (v < c) for c in cuts) if buyer else None
-        t["rfm_segment"] = rfm_segment(t["rfm_recency_score"], t["rfm_frequency_score"])
+        t["rfm_segment"] = rfm_segment(t["rfm_recency_score"], t["rfm_frequency_score"], t["is_buyer"])
         t["high_value_price_insensitive"] = bool(
             buyer and t["rfm_monetary_score"] >= 4 and t["discount_order_share_365d"] < 0.2
         )
@@ -251,7 +257,7 @@ class ExpectedTags:
         t["discount_order_share_365d"] = len(discounted) / t["orders_365d"] if t["orders_365d"] else None
         depths = [o["discount"] / (o["qty"] * o["price"]) for o in bought if o["discount"] > 0]
         t["avg_discount_depth_365d"] = sum(depths) / len(depths) if depths else None
-        drops = [o["price"] < 0.9 * self.item_max_price[o["item"]] for o in bought]
+        drops = [self.price_drop(o) for o in bought]
         t["price_drop_purchase_share_365d"] = sum(drops) / len(drops) if drops else None
         t["preferred_shop_channel"] = _mode([o["channel"] for o in bought])
         starts = self.session_starts.get(user, [])
@@ -264,8 +270,9 @@ class ExpectedTags:
         carts = sum(1 for e in self.within(events, 90) if e["event_type"] == "add_to_cart")
         t["cart_rate_90d"] = carts / views if views else None
         t["last_seen_date"] = max((e["ts"].date() for e in events), default=None)
-        t["preferred_hour"] = _mode([e["ts"].hour for e in self.within(starts, 90)])
-        t["preferred_day_of_week"] = _mode([e["ts"].strftime("%A") for e in self.within(starts, 90)])
+        local = [e["ts"].astimezone(SHANGHAI) for e in self.within(starts, 90)]
+        t["preferred_hour"] = _mode([x.hour for x in local])
+        t["preferred_day_of_week"] = _mode([x.strftime("%A") for x in local])
         t["preferred_device"] = _mode([e["platform"] for e in self.within(events, 90)])
         email90 = [x for x in self.within(touches, 90) if x["channel"] == "email"]
         sends = sum(1 for x in email90 if x["touch_type"] == "send")

@@ -139,6 +139,63 @@ CASES = {
         "tags.gender.type",
         "Input should be",
     ),
+    "a tag that is not a mapping": (
+        lambda d: d["tags"].insert(0, "gender"),
+        "tags[0]",
+        "expected a mapping",
+    ),
+    "sources as a list": (
+        lambda d: d.update(sources=[d["sources"]["crm"]]),
+        "sources",
+        "expected a mapping",
+    ),
+    "reserved name": (
+        lambda d: _tag(d, "gender").update(name="as_of"),
+        "tags.as_of.name",
+        "is a column of gold.user_profile",
+    ),
+    "clock in an expression": (
+        lambda d: _tag(d, "tenure_days").update(expression="datediff(current_date(), signup_date)"),
+        "tags.tenure_days.expression",
+        "reads the clock or chance",
+    ),
+    "chance in a filter": (
+        lambda d: _tag(d, "orders_30d").update(filter="rand() < 0.5"),
+        "tags.orders_30d.filter",
+        "reads the clock or chance",
+    ),
+    "score of a string": (
+        lambda d: _tag(d, "rfm_frequency_score")["score"].update(of="gender"),
+        "tags.rfm_frequency_score.score.of",
+        "scores bin numbers",
+    ),
+    "default of another type": (
+        lambda d: _tag(d, "orders_30d").update(default="none"),
+        "tags.orders_30d.default",
+        "is not a long",
+    ),
+    "top with the wrong type": (
+        lambda d: _tag(d, "top_categories_3").update(type="string"),
+        "tags.top_categories_3.type",
+        "array<string>",
+    ),
+    "k outside top": (
+        lambda d: _tag(d, "orders_30d").update(k=3),
+        "tags.orders_30d.k",
+        "only used by function 'top'",
+    ),
+    "column on share": (
+        lambda d: _tag(d, "price_drop_purchase_share_365d").update(column="quantity"),
+        "tags.price_drop_purchase_share_365d.column",
+        "not used by function 'share'",
+    ),
+    "no tag reads a source": (
+        lambda d: d.update(
+            tags=[{"name": "one", "kind": "derived", "type": "int", "expression": "1", "description": "constant"}]
+        ),
+        "tags",
+        "no tag reads a source",
+    ),
     "unknown key": (
         lambda d: _tag(d, "gender").update(colour="blue"),
         "tags.gender.colour",

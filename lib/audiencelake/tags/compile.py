@@ -99,26 +99,40 @@ def longest_window(catalogue: Catalogue, source: str) -> int | None:
     return None if not windows or None in windows else max(windows)
 
 
+def _since(df: DataFrame, time: str, date_col: str | None, start: date) -> DataFrame:
+    """Rows at or after the start of `start` (UTC), also filtered on the date partition column to skip files."""
+    df = df.where(F.col(time) >= F.lit(start.isoformat()).cast("date").cast("timestamp"))
+    return df.where(F.col(date_col) >= F.lit(start)) if date_col else df
+
+
 def source_rows(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
-    """The rows of a source a profile as of `as_of` may see, with its extra columns and the event age."""
+    """The rows of a source a profile as of `as_of` may see, with its extra columns and the event age.
+
+    The extra `columns` (which may look at other rows through window functions) are computed over the rows of the
+    tags' longest window plus the source's `lookback_days`, then the rows are cut to that window: a row's value
+    never depends on which tags the catalogue holds, nor on anything after the as-of date.
+    """
     src = catalogue.sources[source]
     compiler = SourceCompiler(catalogue, source, as_of)
     df = lake.read(lake.ref("silver", src.table)).where(F.col(src.user).isNotNull())
-    if src.time:
-        end = F.lit((as_of + timedelta(days=1)).isoformat()).cast("date").cast("timestamp")
-        df = df.where(F.col(src.time) < end)
-        if src.date:  # the partition column: lets Delta skip files
-            df = df.where(F.col(src.date) <= F.lit(as_of))
-        if (days := longest_window(catalogue, source)) is not None:
-            df = df.where(F.col(src.time) >= end - F.expr(f"INTERVAL {days} DAYS"))
-            if src.date:
-                df = df.where(F.col(src.date) >= F.lit(as_of - timedelta(days=days)))
-        df = df.withColumn(AGE, (F.unix_micros(end) - F.unix_micros(F.col(src.time))) / 86_400_000_000.0)
-    elif src.where:
-        df = df.where(F.expr(compiler.sql(src.where)))
+    if src.time is None:
+        df = df.where(F.expr(compiler.sql(src.where))) if src.where else df
+        for name, text in src.columns.items():
+            df = df.withColumn(name, F.expr(compiler.sql(text)))
+        return df
+    end = F.lit((as_of + timedelta(days=1)).isoformat()).cast("date").cast("timestamp")
+    df = df.where(F.col(src.time) < end)
+    if src.date:  # the partition column: lets Delta skip files
+        df = df.where(F.col(src.date) <= F.lit(as_of))
+    days = longest_window(catalogue, source)
+    window_start = None if days is None else as_of + timedelta(days=1 - days)
+    if window_start is not None and (src.lookback_days is not None or not src.columns):
+        df = _since(df, src.time, src.date, window_start - timedelta(days=src.lookback_days or 0))
     for name, text in src.columns.items():
         df = df.withColumn(name, F.expr(compiler.sql(text)))
-    return df
+    if window_start is not None and src.columns:
+        df = _since(df, src.time, None, window_start)
+    return df.withColumn(AGE, (F.unix_micros(end) - F.unix_micros(F.col(src.time))) / 86_400_000_000.0)
 
 
 def aggregate_source(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
@@ -136,5 +150,5 @@ def aggregate_source(lake: Lake, catalogue: Catalogue, source: str, as_of: date)
 def aggregate_all(lake: Lake, catalogue: Catalogue, as_of: date) -> DataFrame:
     """Every source's aggregation, joined on `user_id` (a user seen by any source has a row)."""
     used = [s for s in catalogue.sources if any(s in t.sources for t in catalogue.tags)]
-    frames = [aggregate_source(lake, catalogue, s, as_of) for s in used]
+    frames = [aggregate_source(lake, catalogue, s, as_of) for s in used]  # never empty: the loader checks
     return reduce(lambda left, right: left.join(right, "user_id", "full"), frames)

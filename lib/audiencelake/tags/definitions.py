@@ -46,6 +46,9 @@ UNUSED = {  # fields a tag computed one way must leave unset
     "expression": _SOURCE_FIELDS | {"half_life_days"},
     "score or segments": _SOURCE_FIELDS | {"half_life_days", "expression"},
 }
+RESERVED = {"user_id", "as_of"}  # columns of gold.user_profile besides the tags
+NUMERIC_TYPES = {"int", "long", "double"}
+PYTHON_TYPES = {"string": str, "int": int, "long": int, "double": (int, float), "boolean": bool}
 BUILTIN_PARAMS = {"as_of": date(2000, 1, 1)}  # bound per run; the value here only types the name
 
 
@@ -63,6 +66,9 @@ class TagSource(_Strict):
     where: str | None = None  # rows a profile as of `:as_of` may see, for tables without `time`
     latest_by: str | None = None  # for tables without `time`: the column that picks a user's current row
     columns: dict[str, str] = Field(default_factory=dict)  # name -> expression; window functions allowed
+    # how much history (days) before the earliest tag window the `columns` see, so that a row's value does not
+    # depend on which tags are in the catalogue; None: all history up to the as-of date
+    lookback_days: int | None = Field(None, ge=0)
 
 
 class Input(_Strict):
@@ -81,7 +87,7 @@ class Score(_Strict):
 
 
 class Rule(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_ +-]+$")
     when: str
 
 
@@ -102,7 +108,7 @@ class Tag(_Strict):
     inputs: list[Input] | None = None
     values: list[str] | None = None
     half_life_days: float | None = Field(None, gt=0)
-    k: int = Field(1, ge=1)
+    k: int | None = Field(None, ge=1)  # `top` only; 1 by default
     expression: str | None = None
     score: Score | None = None
     segments: list[Rule] | None = None
@@ -113,6 +119,8 @@ class Tag(_Strict):
     def _name(cls, value: str) -> str:
         if not NAME.fullmatch(value):
             raise ValueError(f"'{value}' is not a tag name (lower case letters, digits and _, from a letter)")
+        if value in RESERVED:
+            raise ValueError(f"'{value}' is a column of gold.user_profile; choose another tag name")
         return value
 
     @property
@@ -220,19 +228,28 @@ class _Loader:
             raise self.fail("<root>", "expected a mapping with params, sources, defaults and tags")
         if extra := sorted(set(raw) - {"params", "sources", "defaults", "tags"}):
             raise self.fail(extra[0], "unknown key; expected params, sources, defaults, tags")
+        for key, kind in (("params", dict), ("sources", dict), ("defaults", dict), ("tags", list)):
+            if not isinstance(raw.get(key) or kind(), kind):
+                raise self.fail(key, f"expected a {'mapping' if kind is dict else 'list'}")
         params = dict(raw.get("params") or {})
         for name in params:
             if not NAME.fullmatch(str(name)) or name in BUILTIN_PARAMS:
                 raise self.fail(f"params.{name}", "not a parameter name (or a built-in one: as_of)")
         param_names = set(params) | set(BUILTIN_PARAMS)
-        sources = {name: self.source(name, body, param_names) for name, body in (raw.get("sources") or {}).items()}
+        sources = {}
+        for name, body in (raw.get("sources") or {}).items():
+            if not isinstance(body, dict):
+                raise self.fail(f"sources.{name}", "expected a mapping (table, user, time, ...)")
+            sources[name] = self.source(name, body, param_names)
         defaults = raw.get("defaults") or {}
         if extra := sorted(set(defaults) - {"owner"}):
             raise self.fail(f"defaults.{extra[0]}", "unknown key; defaults may set: owner")
         tags: list[Tag] = []
         seen: set[str] = set()
         for i, body in enumerate(raw.get("tags") or []):
-            name = body.get("name") if isinstance(body, dict) else None
+            if not isinstance(body, dict):
+                raise self.fail(f"tags[{i}]", "expected a mapping (name, kind, type, ...)")
+            name = body.get("name")
             key = f"tags.{name}" if isinstance(name, str) else f"tags[{i}]"
             tag = self.model(Tag, {"owner": defaults.get("owner"), **body}, key)
             if tag.name in seen:
@@ -245,6 +262,11 @@ class _Loader:
             raise self.fail("tags", "no tags defined")
         for tag in tags:
             self.check_tag(tag, sources, seen, param_names)
+        by_name = {t.name: t for t in tags}
+        for tag in tags:
+            self.check_types(tag, by_name)
+        if not any(t.sources for t in tags):
+            raise self.fail("tags", "no tag reads a source: a profile needs at least one")
         order = self.order(tags)
         return Catalogue(file=self.file, params=params, sources=sources, tags=tags, order=order, parsed=self.parsed)
 
@@ -325,9 +347,11 @@ class _Loader:
                         self.expression(f"{ikey}.{field}", getattr(inp, field), columns, "column", params)
                 self.expression(f"{key}.column", tag.column, columns, "column", params)
             return
-        for field in ("inputs", "values", "half_life_days"):
+        for field in ("inputs", "values", "half_life_days", "k"):
             if getattr(tag, field) is not None:
                 raise self.fail(f"{key}.{field}", "only used by function 'top'")
+        if fn == "share" and tag.column:
+            raise self.fail(f"{key}.column", "not used by function 'share' (it counts rows meeting `condition`)")
         if not tag.source:
             raise self.fail(f"{key}.source", f"function '{fn}' needs a source")
         columns = self.source_columns(sources, tag.source, f"{key}.source")
@@ -342,6 +366,26 @@ class _Loader:
         for field in ("column", "filter", "condition", "numerator", "denominator"):
             if getattr(tag, field) is not None:
                 self.expression(f"{key}.{field}", getattr(tag, field), columns, "column", params)
+
+    def check_types(self, tag: Tag, by_name: dict[str, Tag]) -> None:
+        key = f"tags.{tag.name}"
+        if tag.score and by_name[tag.score.of].type not in NUMERIC_TYPES:
+            raise self.fail(f"{key}.score.of", f"'{tag.score.of}' is {by_name[tag.score.of].type}; scores bin numbers")
+        if tag.score and tag.type not in NUMERIC_TYPES:
+            raise self.fail(f"{key}.type", "a score is a number (int, long or double)")
+        if tag.segments and tag.type != "string":
+            raise self.fail(f"{key}.type", "segments give a string")
+        if tag.function == "top" and tag.type != ("string" if (tag.k or 1) == 1 else "array<string>"):
+            raise self.fail(f"{key}.type", "'top' gives a string when k is 1, else array<string>")
+        if tag.default is not None:
+            want = PYTHON_TYPES.get(tag.type)
+            wrong = (
+                want is None
+                or not isinstance(tag.default, want)
+                or (isinstance(tag.default, bool) and tag.type != "boolean")
+            )
+            if wrong:
+                raise self.fail(f"{key}.default", f"{tag.default!r} is not a {tag.type}")
 
     def order(self, tags: list[Tag]) -> list[str]:
         graph = {t.name: _dependencies(t, self.parsed) for t in tags}

@@ -58,7 +58,8 @@ class Evaluator:
             parts = [f"coalesce(`{part_name(tag.name, i, j)}`, 0D)" for i in range(len(tag.inputs))]
             structs.append(f"named_struct('n', -({' + '.join(parts)}), 'v', {_literal(value)})")
         ranked = f"transform(sort_array(filter(array({', '.join(structs)}), x -> x.n < 0)), x -> x.v)"
-        return f"try_element_at({ranked}, 1)" if tag.k == 1 else f"slice({ranked}, 1, {tag.k})"
+        k = tag.k or 1
+        return f"try_element_at({ranked}, 1)" if k == 1 else f"slice({ranked}, 1, {k})"
 
     def score(self, frame: DataFrame, tag: Tag) -> tuple[DataFrame, dict]:
         """Bin `score.of` into `bins` quantiles of the population (`score.among`), 1 = lowest unless reversed."""

@@ -12,6 +12,21 @@ from sqlglot.errors import ParseError
 
 # Spark SQL functions that sqlglot parses as unknown (`Anonymous`) but Spark has.
 SPARK_FUNCTIONS = frozenset({"log1p", "expm1", "bround", "try_add", "try_subtract", "try_multiply", "nanvl"})
+# Functions whose value depends on the clock or on chance: a profile must be a function of its data and as-of date.
+NONDETERMINISTIC = tuple(
+    getattr(exp, name)
+    for name in (
+        "Rand",
+        "Randn",
+        "CurrentDate",
+        "CurrentTimestamp",
+        "CurrentTime",
+        "CurrentDatetime",
+        "Uuid",
+        "Shuffle",
+    )
+    if hasattr(exp, name)
+)
 
 
 class ExpressionError(ValueError):
@@ -74,6 +89,13 @@ def parse(text: str, *, windows: bool = False) -> Parsed:
     for fn in tree.find_all(exp.Anonymous):
         if fn.name.lower() not in SPARK_FUNCTIONS:
             raise ExpressionError(f"unknown function '{fn.name}' in {text!r}")
+    clock = next((n for n in tree.find_all(*NONDETERMINISTIC)), None)
+    if clock is None:
+        clock = next((n for n in tree.find_all(exp.StrToUnix) if n.this is None), None)
+    if clock is not None:
+        raise ExpressionError(
+            f"'{clock.sql(dialect='spark')}' reads the clock or chance; use :as_of so re-runs agree: {text!r}"
+        )
     if not windows and tree.find(exp.Window):
         raise ExpressionError(f"window functions are only allowed in a source's columns: {text!r}")
     for agg in tree.find_all(exp.AggFunc):

@@ -1,7 +1,8 @@
 """The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
 
-Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are written to a work table so
-that computing population cut points and the outputs reads that small table, never silver again.
+Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are written to a work table (one
+per as-of date, replaced by each run for that date) so that computing population cut points and the outputs reads
+that small table, never silver again.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     """
     catalogue = catalogue or catalogue_for(lake)
     as_of = run.as_of
-    work = lake.ref("work", WORK_TABLE)
+    work = lake.ref("work", f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
     lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
     evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
     profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
