@@ -42,17 +42,26 @@ ID_COLUMNS = {
     "campaign_touches": ["touch_id", "customer_id"],
     "social_interactions": ["interaction_id", "customer_id"],
 }
-FIVE = ["orders_90d", "sessions_30d", "email_sends_90d", "social_actions_90d", "gender"]  # one per source
+# one per source, each reading all history like the 50: the comparison is about tags, not about days read
+FIVE = ["lifetime_spend", "last_seen_date", "last_engaged_date", "social_platform", "gender"]
 
 
-def _timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - started
+def _timed(fn, repeat: int = 1):
+    """The result of `fn` and its fastest time over `repeat` runs (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return result, best
 
 
 def amplify(source: Lake, target: Lake, copies: int) -> dict[str, int]:
-    """Copy every silver table `copies` times into `target`, ids suffixed with the copy number."""
+    """Copy every silver table `copies` times into `target`, ids suffixed with the copy number (kept for a re-run
+    with the same `--workdir` and `--copies`)."""
+    marker = Path(target.settings.lake_root) / f"silver/.copies-{copies}"
+    if marker.exists():
+        return {t: target.read(target.ref("silver", t)).count() for t in ID_COLUMNS}
     rows = {}
     for table, ids in ID_COLUMNS.items():
         df = source.read(source.ref("silver", table))
@@ -64,6 +73,7 @@ def amplify(source: Lake, target: Lake, copies: int) -> dict[str, int]:
         out = out.drop("_copy").repartition(*parts) if parts else out.drop("_copy")
         target.overwrite(out, target.ref("silver", table), partition_by=parts)
         rows[table] = target.read(target.ref("silver", table)).count()
+    marker.touch()
     return rows
 
 
@@ -88,6 +98,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--copies", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is reported")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="audiencelake-bench-tags-"))
@@ -97,7 +108,10 @@ def main() -> None:
         spark.sparkContext.setLogLevel("ERROR")
         base = Lake(spark, base_settings)
         world = {"users": args.users, "days": args.days, "seed": args.seed}
-        _, ingest_s = _timed(lambda: run_pipeline(StageContext(base, Run.create(), world), stop="quality"))
+        ingested = work / "base" / f".ingested-{args.users}-{args.days}-{args.seed}"
+        _, ingest_s = _timed(lambda: ingested.exists() or run_pipeline(StageContext(base, Run.create(), world),
+                                                                      stop="quality"))  # fmt: skip
+        ingested.touch()
         lake = Lake(spark, load_settings("local", [f"lake.root={work / 'lake'}"]))
         rows, copy_s = _timed(lambda: amplify(base, lake, args.copies))
         events = sum(v for k, v in rows.items() if k != "crm_profiles")
@@ -114,13 +128,15 @@ def main() -> None:
         results = []
         for label, cat in ((f"{len(few.tags)} tags", few), (f"{len(many.tags)} tags", many),
                            (f"default catalogue ({len(catalogue.tags)} tags)", catalogue)):  # fmt: skip
-            _, agg_s = _timed(lambda cat=cat: aggregate_only(lake, cat, as_of))
-            _, job_s = _timed(lambda cat=cat: build_profile(lake, Run.create(as_of, "bench"), cat))
+            _, agg_s = _timed(lambda cat=cat: aggregate_only(lake, cat, as_of), args.repeat)
+            _, job_s = _timed(lambda cat=cat: build_profile(lake, Run.create(as_of, "bench"), cat), args.repeat)
             results.append((label, agg_s, job_s))
+            print(f"  {label}: scan+aggregate {agg_s:.1f} s, whole job {job_s:.1f} s", flush=True)
         naive_s = 0.0
         for tag in many.tags:
-            _, secs = _timed(lambda tag=tag: aggregate_only(lake, many.select([tag.name]), as_of))
+            _, secs = _timed(lambda tag=tag: aggregate_only(lake, many.select([tag.name]), as_of), args.repeat)
             naive_s += secs
+            print(f"  naive {tag.name}: {secs:.1f} s", flush=True)
         print(f"\n{'tags':<34}{'scan+aggregate s':>18}{'whole job s':>13}{'events/s (job)':>16}")
         for label, agg_s, job_s in results:
             print(f"{label:<34}{agg_s:>18.1f}{job_s:>13.1f}{events / job_s:>16,.0f}")

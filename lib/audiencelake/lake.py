@@ -93,7 +93,8 @@ class Lake:
         self._save(self._writer(df, ref, "append"), ref)
 
     def overwrite(self, df: DataFrame, ref: TableRef, partition_by: list[str] | None = None) -> None:
-        writer = self._writer(df, ref, "overwrite", overwriteSchema="true")
+        """Replace the whole table (schema included), whatever the session's partition overwrite mode."""
+        writer = self._writer(df, ref, "overwrite", overwriteSchema="true", partitionOverwriteMode="static")
         self._save(writer.partitionBy(*(partition_by or [])), ref)
 
     def merge_upsert(self, df: DataFrame, ref: TableRef, keys: list[str], newer: str | None = None) -> None:
