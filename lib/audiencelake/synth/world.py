@@ -24,6 +24,9 @@ from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_fie
 from audiencelake.synth.people import Person, draw_people
 
 DEFAULT_END = date(2026, 10, 31)
+# Bumped whenever the generator's output for a given spec changes (2: planted price drops), so that a folder
+# holding an older world is not mistaken for the world a spec asks for.
+GENERATOR_VERSION = 2
 SHANGHAI = timezone(timedelta(hours=8))
 ORDER_COLUMNS = ["order_no", "line", "type", "customer", "created_at", "sku", "category", "qty", "price", "discount",
                  "channel"]  # fmt: skip
@@ -47,8 +50,8 @@ class WorldSpec:
         return self.end_date - timedelta(days=self.days - 1)
 
     def as_dict(self) -> dict:
-        """The spec as recorded in truth/manifest.json."""
-        return {**asdict(self), "end_date": self.end_date.isoformat()}
+        """The spec as recorded in truth/manifest.json (with the generator version)."""
+        return {**asdict(self), "end_date": self.end_date.isoformat(), "generator": GENERATOR_VERSION}
 
 
 def recorded_spec(out: Path | str) -> dict | None:
