@@ -31,7 +31,8 @@ from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 from audiencelake.stages import StageContext, run_pipeline  # noqa: E402
 from audiencelake.tags.compile import aggregate_all, longest_window  # noqa: E402
-from audiencelake.tags.definitions import Catalogue, load_catalogue  # noqa: E402
+from audiencelake.tags.definitions import Catalogue
+from audiencelake.tags.loader import load_catalogue  # noqa: E402
 from audiencelake.tags.profile import build_profile  # noqa: E402
 
 # id columns made unique per copy; everything else (times, amounts, categories) is copied as is

@@ -42,6 +42,18 @@ def _json_lines(folder: Path):
                     continue
 
 
+def _customer_events(folder: Path, key: str, time: str, required: str) -> list[dict]:
+    """JSON-lines records with a parseable time and the required field, each key once, credited to customer_id."""
+    out, seen = [], set()
+    for r in _json_lines(folder):
+        ts = _utc(r.get(time))
+        if ts is None or not r.get(required) or r.get(key) in seen:
+            continue
+        seen.add(r[key])
+        out.append({**r, "ts": ts, "user": r["customer_id"]})
+    return out
+
+
 @dataclass
 class RawWorld:
     orders: list[dict] = field(default_factory=list)
@@ -88,20 +100,8 @@ def read_world(landing: Path, truth: Path) -> RawWorld:
             continue
         seen.add(r["event_id"])
         w.events.append({**r, "ts": ts, "user": w.anon_user.get(r["anon_id"])})
-    seen = set()
-    for r in _json_lines(landing / "campaign_touches"):
-        ts = _utc(r.get("touch_ts"))
-        if ts is None or not r.get("campaign_id") or r.get("touch_id") in seen:
-            continue
-        seen.add(r["touch_id"])
-        w.touches.append({**r, "ts": ts, "user": r["customer_id"]})
-    seen = set()
-    for r in _json_lines(landing / "social"):
-        ts = _utc(r.get("interaction_ts"))
-        if ts is None or not r.get("customer_id") or r.get("interaction_id") in seen:
-            continue
-        seen.add(r["interaction_id"])
-        w.social.append({**r, "ts": ts, "user": r["customer_id"]})
+    w.touches = _customer_events(landing / "campaign_touches", "touch_id", "touch_ts", "campaign_id")
+    w.social = _customer_events(landing / "social", "interaction_id", "interaction_ts", "customer_id")
     versions: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for path in sorted((landing / "crm").glob("*.csv")):
         with open(path, newline="") as fh:

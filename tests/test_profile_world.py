@@ -16,7 +16,7 @@ from scipy.stats import spearmanr
 
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
-from audiencelake.tags.definitions import load_catalogue
+from audiencelake.tags.loader import load_catalogue
 from audiencelake.tags.profile import build_profile
 from plans import last_execution_id, scanned_locations
 from raw_world import CATEGORIES, ExpectedTags, read_world

@@ -10,7 +10,7 @@ import yaml
 
 from audiencelake.errors import ConfigError
 from audiencelake.resources import resource_dir
-from audiencelake.tags.definitions import load_catalogue
+from audiencelake.tags.loader import load_catalogue
 
 DEFAULT = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())
 KINDS = {"attribute", "aggregate", "rfm", "preference", "price", "engagement", "lifecycle", "derived"}

@@ -154,7 +154,7 @@ def tags_check(
     file: Annotated[Path | None, typer.Option(help="Tag catalogue (default: conf/tags.yaml).")] = None,
 ) -> None:
     """Validate a tag catalogue without Spark and list its tags by kind."""
-    from audiencelake.tags.definitions import load_catalogue
+    from audiencelake.tags.loader import load_catalogue
 
     catalogue = load_catalogue(file)
     kinds: dict[str, int] = {}

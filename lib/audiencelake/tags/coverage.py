@@ -9,9 +9,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.tags.definitions import Catalogue, Tag
+from audiencelake.tags.definitions import NUMERIC_TYPES, Catalogue, Tag
 
-NUMERIC_TYPES = {"int", "long", "double"}
 TOP_VALUES = 5
 
 

@@ -18,8 +18,9 @@ from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import Run
 from audiencelake.tags.compile import aggregate_all
 from audiencelake.tags.coverage import tag_catalog
-from audiencelake.tags.definitions import Catalogue, load_catalogue
+from audiencelake.tags.definitions import Catalogue
 from audiencelake.tags.evaluate import Evaluator
+from audiencelake.tags.loader import load_catalogue
 
 log = logging.getLogger("audiencelake.tags")
 WORK_TABLE = "profile_aggregates"
