@@ -12,7 +12,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup demo test lint bench bench-tags clean-lake
+.PHONY: setup demo test lint bench bench-tags bench-models clean-lake
 
 setup: $(VENV)/.installed $(JARS)/.fetched blas
 
@@ -52,6 +52,9 @@ bench: setup
 
 bench-tags: setup
 	$(PY) benchmarks/tags.py
+
+bench-models: setup
+	$(PY) benchmarks/models.py
 
 clean-lake:
 	rm -rf lake

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
-import time
-from pathlib import Path
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -27,24 +23,15 @@ from audiencelake.lake import Lake  # noqa: E402
 from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 from audiencelake.synth import WorldSpec, generate_world  # noqa: E402
-
-
-def _timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - started
+from worlds import timed, workdir, world_arguments  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=3200)
-    parser.add_argument("--days", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
+    world_arguments(parser, users=3200, copies=False)
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="audiencelake-bench-"))
-    try:
-        _, gen_s = _timed(lambda: generate_world(work, WorldSpec(users=args.users, days=args.days, seed=args.seed)))
+    with workdir(args.workdir, "audiencelake-bench-") as work:
+        _, gen_s = timed(lambda: generate_world(work, WorldSpec(users=args.users, days=args.days, seed=args.seed)))
         settings = load_settings("local", [f"lake.root={work / 'lake'}", f"lake.landing={work / 'landing'}"])
         spark = build_session(settings)
         spark.sparkContext.setLogLevel("ERROR")
@@ -55,9 +42,9 @@ def main() -> None:
             spark.read.json(files).write.format("delta").mode("overwrite").save(str(work / "baseline"))
             return spark.read.format("delta").load(str(work / "baseline")).count()
 
-        rows, base_s = _timed(baseline)
-        batch, bronze_s = _timed(lambda: ingest_bronze(lake, "clickstream", run))
-        audit, silver_s = _timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run))
+        rows, base_s = timed(baseline)
+        batch, bronze_s = timed(lambda: ingest_bronze(lake, "clickstream", run))
+        audit, silver_s = timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run))
         cores = os.cpu_count()
         print(
             f"world: {args.users} users x {args.days} days, generated in {gen_s:.1f} s; {rows:,} clickstream records"
@@ -71,9 +58,6 @@ def main() -> None:
             print(f"{name:<44}{secs:>9.1f}{rows / secs:>12,.0f}{secs / base_s:>17.2f}")
         print(f"accounting: {audit}")
         spark.stop()
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,36 @@ def world(spark, tmp_path_factory: pytest.TempPathFactory):
     ctx = StageContext(lake, Run.create(run_id="e2e-1"), dict(WORLD))
     counts = run_pipeline(ctx, stop="quality")
     return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx}
+
+
+MODELS_WORLD = {"users": 500, "days": 180, "seed": 5}
+
+
+def small_models_config(path: Path) -> Path:
+    """conf/models.yaml with its search grids cut down to fit the suite's time budget (the same models)."""
+    import yaml
+
+    from audiencelake.resources import resource_dir
+
+    raw = yaml.safe_load((resource_dir("conf") / "models.yaml").read_text())
+    raw["segmentation"].update(k_min=4, k_max=6)
+    raw["churn"]["grids"] = {"logistic_regression": {"regParam": [0.01]}, "gbt": {"maxDepth": [3], "maxIter": [20]}}
+    raw["recommendations"]["grid"] = {"rank": [8, 16], "reg_param": [0.05], "alpha": [5.0]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
+    """A six-month world run through every stage, models included (trained, registered and scored once)."""
+    from audiencelake.lake import Lake
+    from audiencelake.runs import Run
+    from audiencelake.stages import StageContext, run_pipeline
+    from audiencelake.synth.world import DEFAULT_END
+
+    root = tmp_path_factory.mktemp("models-world")
+    config = small_models_config(root / "models.yaml")
+    lake = Lake(spark, lake_settings(root, f"models.config={config}"))
+    ctx = StageContext(lake, Run.create(as_of=DEFAULT_END, run_id="models-1"), dict(MODELS_WORLD))
+    counts = run_pipeline(ctx)
+    return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config}

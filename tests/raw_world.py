@@ -64,8 +64,9 @@ class RawWorld:
     anon_user: dict[str, str] = field(default_factory=dict)
 
 
-def read_world(landing: Path, truth: Path) -> RawWorld:
-    w = RawWorld()
+def read_orders(landing: Path) -> list[dict]:
+    """Order lines that parse and pass the contract's rules, each (order, line, type) once."""
+    out: list[dict] = []
     seen: set = set()
     for path in sorted((landing / "orders").glob("*.csv")):
         with open(path, newline="") as fh:
@@ -84,12 +85,21 @@ def read_world(landing: Path, truth: Path) -> RawWorld:
                 seen.add(key)
                 local = datetime.strptime(row["created_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
                 sign = -1 if row["type"] == "refund" else 1
-                w.orders.append({
+                out.append({
                     "order_id": row["order_no"], "type": row["type"], "user": row["customer"],
                     "ts": local.astimezone(UTC), "item": row["sku"], "category": row["category"], "qty": qty,
                     "price": price, "discount": discount, "channel": row["channel"],
                     "amount": round((qty * price - discount) * sign, 2),
                 })  # fmt: skip
+    return out
+
+
+def read_touches(landing: Path) -> list[dict]:
+    return _customer_events(landing / "campaign_touches", "touch_id", "touch_ts", "campaign_id")
+
+
+def read_world(landing: Path, truth: Path) -> RawWorld:
+    w = RawWorld(orders=read_orders(landing))
     for anon in csv.DictReader(open(truth / "identities.csv", newline="")):
         if anon["customer_id"]:
             w.anon_user[anon["anonymous_id"]] = anon["customer_id"]
@@ -100,7 +110,7 @@ def read_world(landing: Path, truth: Path) -> RawWorld:
             continue
         seen.add(r["event_id"])
         w.events.append({**r, "ts": ts, "user": w.anon_user.get(r["anon_id"])})
-    w.touches = _customer_events(landing / "campaign_touches", "touch_id", "touch_ts", "campaign_id")
+    w.touches = read_touches(landing)
     w.social = _customer_events(landing / "social", "interaction_id", "interaction_ts", "customer_id")
     versions: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for path in sorted((landing / "crm").glob("*.csv")):
@@ -274,6 +284,11 @@ class ExpectedTags:
         t["preferred_hour"] = _mode([x.hour for x in local])
         t["preferred_day_of_week"] = _mode([x.strftime("%A") for x in local])
         t["preferred_device"] = _mode([e["platform"] for e in self.within(events, 90)])
+        recent = self.within(events, 90)
+        views90 = [e for e in recent if e["event_type"] == "product_view"]
+        for c in CATEGORIES:
+            t[f"interest_{c}_90d"] = sum(e.get("category") == c for e in views90) / len(views90) if views90 else None
+        t["app_share_90d"] = sum(e["platform"] == "app" for e in recent) / len(recent) if recent else None
         email90 = [x for x in self.within(touches, 90) if x["channel"] == "email"]
         sends = sum(1 for x in email90 if x["touch_type"] == "send")
         t["email_sends_90d"] = sends

@@ -24,6 +24,12 @@ contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under sch
 app.add_typer(contracts_app, name="contracts")
 tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")
 app.add_typer(tags_app, name="tags")
+models_app = typer.Typer(
+    no_args_is_help=True, help="The MLflow model registry (train_<model> and score_<model> are stages)."
+)
+app.add_typer(models_app, name="models")
+audience_app = typer.Typer(no_args_is_help=True, help="Audiences of conf/audiences.yaml: check, preview, rebuild.")
+app.add_typer(audience_app, name="audience")
 
 Env = Annotated[str, typer.Option("--env", help="Configuration: conf/<env>.yaml.")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Run date, YYYY-MM-DD (default: today, UTC).")]
@@ -55,7 +61,15 @@ def _stage_command(name: str):
     return command
 
 
-for _name in ("ingest", "identity", "quality", "profile"):
+def _stage_names() -> list[str]:
+    from audiencelake.stages import REGISTRY, load_stages
+
+    load_stages()
+    # synth and measure have commands of their own, with their own options
+    return [name for name in REGISTRY if name not in ("synth", "measure")]
+
+
+for _name in _stage_names():  # ingest, identity, quality, profile, train_/score_<model>, audiences, export
     app.command(_name)(_stage_command(_name))
 
 
@@ -106,6 +120,7 @@ def demo(
     Running it again with the same world is quick (nothing new to ingest); with another world the demo lake is
     rebuilt from scratch.
     """
+    from audiencelake.models.tracking import tracking_uri
     from audiencelake.pipeline_stages import requested_world
     from audiencelake.report.summary import lake_summary
     from audiencelake.report.tag_coverage import coverage_table
@@ -126,7 +141,12 @@ def demo(
     run_pipeline(ctx)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + coverage_table(ctx.lake, ctx.run.as_of))
+    typer.echo("\n" + models_table(ctx.lake))
+    typer.echo("\n" + audiences_table(ctx.lake, ctx.run.run_id))
+    results = ctx.lake.read(ctx.lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
+    typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
     typer.echo(f"\nplanted truth: {Path(settings.landing_root).parent / 'truth'}")
+    typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")
 
 
 @app.command()
@@ -169,6 +189,162 @@ def tags_coverage(env: Env = "local", as_of: AsOf = None, sets: Sets = None) -> 
     from audiencelake.report.tag_coverage import coverage_table
 
     typer.echo(coverage_table(_context(env, None, None, sets).lake, as_of))
+
+
+@models_app.command("list")
+def models_list(env: Env = "local", sets: Sets = None) -> None:
+    """Each model's champion version, primary metric and training date."""
+    typer.echo(models_table(Lake(None, load_settings(env, sets or []))))
+
+
+@audience_app.command("check")
+def audience_check(
+    file: Annotated[Path | None, typer.Option(help="Audience definitions (default: activation.audiences).")] = None,
+    env: Env = "local",
+    sets: Sets = None,
+) -> None:
+    """Validate the audience definitions without Spark (against the configured tag catalogue); print every rule."""
+    from audiencelake.audiences.loader import load_audiences
+
+    settings = load_settings(env, sets or [])
+    definitions = load_audiences(file or settings.activation.audiences, settings.profile.tags)
+    for name, audience in definitions.audiences.items():
+        typer.echo(f"{name} [{audience.channel} -> {', '.join(audience.destinations)}]: {definitions.rule_text(name)}")
+    typer.echo(f"{definitions.file}: {len(definitions.audiences)} audiences OK")
+
+
+@audience_app.command("preview")
+def audience_preview(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    env: Env = "local",
+    as_of: AsOf = None,
+    sets: Sets = None,
+) -> None:
+    """Print an audience's funnel, its size per group and its overlap with the other audiences; writes nothing."""
+    from audiencelake.audiences.build import build_audiences
+    from audiencelake.audiences.fields import Inputs
+    from audiencelake.audiences.runs import current_definitions, overlaps
+    from audiencelake.report.summary import text_table
+
+    ctx = _context(env, as_of, "preview", sets)
+    definitions = current_definitions(ctx.lake)
+    if name not in definitions.audiences:
+        raise AudiencelakeError(f"unknown audience '{name}'; have {', '.join(definitions.audiences)}")
+    built = build_audiences(definitions, Inputs.current(ctx.lake), "preview", ctx.run.as_of)
+    mine = next(b for b in built if b.audience.name == name)
+    typer.echo(f"{name} as of {ctx.run.as_of}: {mine.rule}")
+    typer.echo(text_table(mine.funnel, ("step", "users")))
+    typer.echo(f"final: {mine.treatment + mine.holdout} ({mine.treatment} treatment, {mine.holdout} holdout)")
+    typer.echo(text_table(sorted(overlaps(built, name).items()), ("overlaps with", "users")))
+
+
+@audience_app.command("rebuild")
+def audience_rebuild(
+    run_id: Annotated[str, typer.Option("--run-id", help="The run whose audiences to rebuild.")],
+    env: Env = "local",
+    sets: Sets = None,
+) -> None:
+    """Rebuild a run's audiences from the Delta versions it recorded and check they equal its stored members."""
+    from audiencelake.audiences.runs import rebuild
+
+    _, results = rebuild(_context(env, None, run_id, sets).lake, run_id)
+    for name, (members, differ) in results.items():
+        typer.echo(f"{name}: {members} members, {'identical' if not differ else f'{differ} rows differ'}")
+    if any(differ for _, differ in results.values()):
+        raise AudiencelakeError(f"run '{run_id}': the rebuilt members differ from gold.audience_members")
+
+
+@app.command()
+def measure(
+    audience: Annotated[str | None, typer.Option(help="Measure this audience of --run-id only.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Measure this campaign of silver.campaign_touches only.")] = None,
+    window_days: Annotated[int, typer.Option(help="Days measured from a campaign's send day.")] = 7,
+    env: Env = "local",
+    as_of: AsOf = None,
+    run_id: RunId = None,
+    sets: Sets = None,
+) -> None:
+    """Measure uplift against the holdout into gold.campaign_results (without options: the `measure` stage)."""
+    from audiencelake.audiences.measure import measure_all, measure_audience, measure_campaigns, write_results
+
+    if audience and not run_id:
+        raise AudiencelakeError("--audience needs the --run-id that built it")
+    lake = _context(env, as_of, run_id, sets).lake
+    if audience:
+        rows = [measure_audience(lake, audience, run_id)]
+    elif campaign:
+        rows = measure_campaigns(lake, window_days, campaign)
+    else:
+        rows = measure_all(lake, window_days)
+    write_results(lake, rows)
+    typer.echo(results_table(rows) if rows else "nothing to measure")
+
+
+def audiences_table(lake: Lake, run_id: str) -> str:
+    """Each audience of a run: channel, groups and where it was exported."""
+    import json
+
+    from pyspark.sql import functions as F
+
+    from audiencelake.audiences.export import export_folder
+    from audiencelake.report.summary import text_table
+
+    runs = lake.read(lake.ref("ops", "audience_runs")).where(F.col("run_id") == run_id).orderBy("audience").collect()
+    rows = []
+    for r in runs:
+        destinations = json.loads(r["definition"])["audience"]["destinations"]
+        folders = ", ".join(str(export_folder(lake, d, r["audience"], run_id)) for d in destinations)
+        rows.append((r["audience"], r["channel"], r["treatment"], r["holdout"], folders))
+    return f"audiences of run {run_id}\n" + text_table(rows, ("audience", "channel", "treatment", "holdout", "exports"))
+
+
+def results_table(rows: list[dict]) -> str:
+    from audiencelake.report.summary import text_table
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    def num(v):
+        return "-" if v is None else f"{v:.2f}"
+
+    table = [
+        (r["kind"], r["name"], r["run_id"] or "-", f"{r['treatment_users']}/{r['holdout_users']}",
+         pct(r["treatment_rate"]), pct(r["holdout_rate"]), pct(r["lift"]),
+         f"[{pct(r['lift_ci_low'])}, {pct(r['lift_ci_high'])}]", num(r["lift_p_value"]),
+         num(r["revenue_lift"]), num(r["incremental_revenue"]), num(r["roi"]), "yes" if r["complete"] else "no")
+        for r in rows
+    ]  # fmt: skip
+    header = ("kind", "name", "run", "users T/H", "conv T", "conv H", "lift", "95% CI", "p", "rev/user lift",
+              "incr. revenue", "ROI", "complete")  # fmt: skip
+    return text_table(table, header)
+
+
+@app.command()
+def suppress(
+    reason: Annotated[str, typer.Option(help="unsubscribe, complaint, do_not_contact or erasure.")],
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    source: Annotated[str, typer.Option(help="Who asked.")] = "cli",
+    env: Env = "local",
+    sets: Sets = None,
+) -> None:
+    """Add a person to the global suppression list (ops.suppression); email and phone are stored hashed."""
+    from audiencelake.audiences.suppression import suppress as add
+
+    keys = add(_context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
+    typer.echo(f"suppressed ({reason}): {len(keys)} entries")
+
+
+def models_table(lake: Lake) -> str:
+    from audiencelake.model_stages import MODELS
+    from audiencelake.models.registry import list_models
+    from audiencelake.report.summary import text_table
+
+    rows = [
+        (r.name, r.version or "-", r.metric, r.value, r.trained, r.versions) for r in list_models(lake, list(MODELS))
+    ]
+    return text_table(rows, ("model", "champion", "metric", "value", "trained (UTC)", "versions"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,6 +79,16 @@ class ProfileSettings(_Strict):
     tags: str | None = Field(default=None, description="tag catalogue file; default conf/tags.yaml")
 
 
+class ModelSettings(_Strict):
+    config: str | None = Field(default=None, description="model settings file; default conf/models.yaml")
+
+
+class ActivationSettings(_Strict):
+    audiences: str | None = Field(default=None, description="audience definitions file; default conf/audiences.yaml")
+    exports: str | None = Field(default=None, description="root of the export folders; default <lake.root>/exports")
+    rows_per_file: int = Field(default=1_000_000, ge=1, description="largest export data file, in rows")
+
+
 class SourceSettings(_Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
@@ -101,6 +111,8 @@ class Settings(_Strict):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 
@@ -118,6 +130,10 @@ class Settings(_Strict):
     def landing_root(self) -> str:
         return self.resolve(self.lake.landing)
 
+    @property
+    def exports_root(self) -> str:
+        return self.resolve(self.activation.exports) if self.activation.exports else f"{self.lake_root}/exports"
+
     def source_path(self, source: str) -> str:
         """The glob of a source's landing files, with `{landing}` expanded."""
         return self.sources[source].path.replace("{landing}", self.landing_root)
@@ -134,7 +150,12 @@ class Settings(_Strict):
         return salt
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds (empty for an empty file).
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or holds something other than a mapping.
+    """
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as exc:
@@ -201,11 +222,11 @@ def load_settings(
     env_file = conf_dir / f"{env}.yaml"
     if env not in ENVIRONMENTS and not env_file.exists():
         raise ConfigError(str(env_file), "env", f"unknown environment '{env}'; expected one of {ENVIRONMENTS}")
-    data = _read_yaml(env_file)
+    data = read_yaml_mapping(env_file)
     data.setdefault("env", env)
     sources_file = conf_dir / "sources.yaml"
     if "sources" not in data and sources_file.exists():
-        data["sources"] = _read_yaml(sources_file).get("sources", {})
+        data["sources"] = read_yaml_mapping(sources_file).get("sources", {})
     origin = {"sources": str(sources_file)}
     for dotted, value in _env_overrides(dict(os.environ if environ is None else environ)):
         _set_dotted(data, dotted, value, f"${ENV_PREFIX}{dotted.upper().replace('.', '__')}")

@@ -47,6 +47,11 @@ class Lake:
         reader = self.spark.read.format("delta")
         return reader.table(ref.location) if ref.by_name else reader.load(ref.location)
 
+    def read_version(self, ref: TableRef, version: int) -> DataFrame:
+        """The table as it was at Delta `version` (time travel)."""
+        reader = self.spark.read.format("delta").option("versionAsOf", version)
+        return reader.table(ref.location) if ref.by_name else reader.load(ref.location)
+
     def delta(self, ref: TableRef) -> DeltaTable:
         return (
             DeltaTable.forName(self.spark, ref.location)

@@ -106,4 +106,4 @@ def run_pipeline(ctx: StageContext, start: str | None = None, stop: str | None =
 
 def load_stages() -> None:
     """Import the modules that register stages (idempotent)."""
-    from audiencelake import pipeline_stages  # noqa: F401
+    from audiencelake import activation_stages, model_stages, pipeline_stages  # noqa: F401

@@ -11,7 +11,14 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from audiencelake.synth.catalog import CATEGORIES, SOCIAL_PLATFORMS, Catalogue, on_price_drop
+from audiencelake.synth.catalog import (
+    CATEGORIES,
+    PRICE_DROP_FACTOR,
+    PRICE_DROP_SHARE,
+    SOCIAL_PLATFORMS,
+    Catalogue,
+    on_price_drop,
+)
 from audiencelake.synth.people import Person
 
 
@@ -22,6 +29,7 @@ class Campaign:
     channel: str
     treat_share: float = 0.4  # share of eligible people targeted
     holdout_share: float = 0.1  # share of targeted people kept out as holdout
+    effect: float = 1.0  # scales each person's campaign_effect: 0 plants a campaign that changes nothing
 
 
 def _moment(start_date: date, day: int, hour: float) -> datetime:
@@ -119,30 +127,55 @@ def _order(
     return lines
 
 
+LINES_PER_ORDER = 2.0  # mean of integers(1, 4)
+QUANTITY = 1.6  # mean of choice([1, 1, 1, 2, 3])
+DISCOUNT_DEPTH = 0.25  # mean of uniform(0.1, 0.4)
+
+
+def expected_order_value(person: Person, catalogue: Catalogue) -> float:
+    """The planted mean net value of one of the person's orders, from the same draws `_order` makes: category by
+    affinity, item uniform in it (price cut by PRICE_DROP_FACTOR when it is on a price drop: always sought with
+    probability discount_affinity, else by chance), quantity and discount."""
+    mean_price = sum(
+        float(a) * float(catalogue.item_price[pool].mean())
+        for a, pool in zip(person.affinity, catalogue.items_by_category, strict=True)
+    )
+    p_drop = person.discount_affinity + (1 - person.discount_affinity) * PRICE_DROP_SHARE
+    list_price = mean_price * (1 - (1 - PRICE_DROP_FACTOR) * p_drop)
+    line = QUANTITY * list_price * (1 - person.discount_affinity * DISCOUNT_DEPTH)
+    return LINES_PER_ORDER * line
+
+
 def orders(
-    rng: np.random.Generator, person: Person, catalogue: Catalogue, start_date: date, days: int, extra_days: list[int]
+    rng: np.random.Generator,
+    person: Person,
+    catalogue: Catalogue,
+    start_date: date,
+    days: int,
+    extra_days: list[tuple[int, str]],
 ) -> list[dict]:
-    """Orders at the person's purchase rate while active, plus the orders campaigns caused (`extra_days`)."""
+    """Orders at the person's purchase rate while active, plus the orders campaigns caused (`extra_days`: (day,
+    campaign id)); the lines of a caused order carry the campaign's id as `_caused_by` (planted truth)."""
     if not person.customer_id:
         return []
     active = person.last_day - person.first_day + 1
-    order_days = list(rng.integers(person.first_day, person.last_day + 1, rng.poisson(person.purchase_rate * active)))
-    order_days = sorted(int(d) for d in order_days + extra_days)
+    organic = rng.integers(person.first_day, person.last_day + 1, rng.poisson(person.purchase_rate * active))
+    order_days = sorted([(int(d), "") for d in organic] + [(int(d), c) for d, c in extra_days])
     return [
-        line
-        for seq, day in enumerate(order_days)
+        {**line, "_caused_by": cause} if cause else line
+        for seq, (day, cause) in enumerate(order_days)
         for line in _order(rng, person, catalogue, start_date, day, seq, days)
     ]
 
 
 def campaign_touches(
     rng: np.random.Generator, person: Person, campaigns: list[Campaign], start_date: date, days: int
-) -> tuple[list[dict], list[dict], list[int]]:
+) -> tuple[list[dict], list[dict], list[tuple[int, str]]]:
     """Touches of the campaigns that target this person, the planted assignments, and the days of caused orders.
 
     Returns:
-        (touches, assignments, extra order days). An assignment records the group and whether the campaign caused
-        an extra order: the ground truth for uplift measurement.
+        (touches, assignments, (day, campaign id) of each caused order). An assignment records the group and
+        whether the campaign caused an extra order: the ground truth for uplift measurement.
     """
     touches, assignments, extra_days = [], [], []
     if not person.customer_id:
@@ -174,10 +207,10 @@ def campaign_touches(
                 touch("ad_click" if campaign.channel == "ads" else "open", opened)
                 if campaign.channel != "ads" and rng.random() < 0.3:
                     touch("click", opened + timedelta(seconds=int(rng.integers(2, 120))))
-            caused = rng.random() < person.campaign_effect
+            caused = rng.random() < person.campaign_effect * campaign.effect
             order_day = campaign.day + int(rng.integers(0, 4))
             if caused and order_day < days:
-                extra_days.append(order_day)
+                extra_days.append((order_day, campaign.campaign_id))
         assignments.append({
             "customer_id": person.customer_id, "campaign_id": campaign.campaign_id, "group": group,
             "caused_order": caused, "campaign_effect": person.campaign_effect,

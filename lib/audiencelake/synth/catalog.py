@@ -41,12 +41,14 @@ class Segment:
     consent_prob: float
 
 
+# Purchase rates are those of a frequent-purchase retailer (champions order about once a week), so that a few
+# months of history say something about each customer's rate.
 SEGMENTS = (
-    Segment("champions", 0.15, 0.060, 0.50, 0.05, 0.8, 20, 0.05, 0.04, (2, 0), 0.85),
-    Segment("bargain_hunters", 0.25, 0.030, 0.40, 0.70, 0.4, 12, 0.15, 0.20, (6, 3), 0.80),
-    Segment("browsers", 0.25, 0.006, 0.70, 0.25, 0.5, 22, 0.20, 0.08, (1, 4), 0.70),
-    Segment("family_planners", 0.20, 0.025, 0.25, 0.30, 0.3, 9, 0.10, 0.10, (3, 7), 0.75),
-    Segment("drifting", 0.15, 0.010, 0.10, 0.20, 0.5, 15, 0.60, 0.02, (5, 0), 0.60),
+    Segment("champions", 0.15, 0.120, 0.50, 0.05, 0.8, 20, 0.05, 0.04, (2, 0), 0.85),
+    Segment("bargain_hunters", 0.25, 0.060, 0.40, 0.70, 0.4, 12, 0.15, 0.20, (6, 3), 0.80),
+    Segment("browsers", 0.25, 0.012, 0.70, 0.25, 0.5, 22, 0.20, 0.08, (1, 4), 0.70),
+    Segment("family_planners", 0.20, 0.050, 0.25, 0.30, 0.3, 9, 0.10, 0.10, (3, 7), 0.75),
+    Segment("drifting", 0.15, 0.020, 0.10, 0.20, 0.5, 15, 0.60, 0.02, (5, 0), 0.60),
 )
 
 

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, orders, social
-from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, make_catalogue
+from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, expected_order_value, orders, social
+from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, Catalogue, make_catalogue
 from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_field, dumps, plant, set_field
 from audiencelake.synth.people import Person, draw_people
 
 DEFAULT_END = date(2026, 10, 31)
-# Bumped whenever the generator's output for a given spec changes (2: planted price drops), so that a folder
+# Bumped whenever the generator's output for a given spec changes (2: planted price drops; 3: expected order
+# values in truth, purchase rates doubled; 4: a zero-effect campaign, caused orders in truth), so that a folder
 # holding an older world is not mistaken for the world a spec asks for.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 SHANGHAI = timezone(timedelta(hours=8))
 ORDER_COLUMNS = ["order_no", "line", "type", "customer", "created_at", "sku", "category", "qty", "price", "discount",
                  "channel"]  # fmt: skip
@@ -167,13 +168,16 @@ def _campaigns(spec: WorldSpec) -> list[Campaign]:
     rng = np.random.default_rng([spec.seed, 2])
     count = max(4, spec.days // 15)
     days = np.linspace(7, spec.days - 10, count).astype(int)
+    # the second campaign is planted with no effect at all: measurement must not find one
     return [
-        Campaign(f"CMP{k:03d}", int(d), CAMPAIGN_CHANNELS[int(rng.integers(len(CAMPAIGN_CHANNELS)))])
+        Campaign(
+            f"CMP{k:03d}", int(d), CAMPAIGN_CHANNELS[int(rng.integers(len(CAMPAIGN_CHANNELS)))], effect=float(k != 1)
+        )
         for k, d in enumerate(days)
     ]
 
 
-def _truth_user(p: Person, spec: WorldSpec) -> dict:
+def _truth_user(p: Person, spec: WorldSpec, catalogue: Catalogue) -> dict:
     row = {
         "customer_id": p.customer_id, "segment": SEGMENTS[p.segment].name, "churner": p.churner,
         "last_active_date": (spec.start_date + timedelta(days=p.last_day)).isoformat(),
@@ -181,6 +185,7 @@ def _truth_user(p: Person, spec: WorldSpec) -> dict:
         "purchase_rate": round(p.purchase_rate, 5), "session_rate": round(p.session_rate, 5),
         "discount_affinity": round(p.discount_affinity, 4), "campaign_effect": round(p.campaign_effect, 4),
         "preferred_hour": p.preferred_hour, "social_linked": p.social_linked,
+        "expected_order_value": round(expected_order_value(p, catalogue), 2),
         "email": p.crm_versions[-1]["email"], "phone": p.crm_versions[-1]["phone"],
         "first_name": p.crm_versions[-1]["first_name"], "last_name": p.crm_versions[-1]["last_name"],
         "city": p.crm_versions[-1]["city"], "consent_email": p.crm_versions[-1]["consent_email"],
@@ -262,12 +267,14 @@ def _write_chunk(
         files.add("crm_profiles", day, line)
     summary.valid_rows["crm_profiles"] += len(customers)
     summary.valid_rows["crm_versions"] += sum(len(p.crm_versions) for p in customers)
-    truth.write("users", [_truth_user(p, spec) for p in customers])
+    truth.write("users", [_truth_user(p, spec, catalogue) for p in customers])
     truth.write("identities", [
         {"anonymous_id": a, "device_id": d.device_id, "platform": d.platform, "customer_id": p.customer_id or ""}
         for p in people for d in p.devices for a in d.anonymous_ids
     ])  # fmt: skip
     truth.write("campaign_assignments", assignments)
+    caused = {(r["customer"], r["_caused_by"], r["order_no"]) for r in per_source["orders"] if r.get("_caused_by")}
+    truth.write("caused_orders", [{"customer_id": c, "campaign_id": k, "order_id": o} for c, k, o in sorted(caused)])
 
 
 def generate_world(out: Path | str, spec: WorldSpec) -> WorldSummary:

@@ -1,0 +1,1 @@
+"""Activation: audiences from rules over tags and scores, exports per destination, uplift against holdouts."""

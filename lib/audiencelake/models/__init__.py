@@ -1,0 +1,1 @@
+"""Models on the profile (Spark MLlib), tracked in MLflow: segmentation, churn, CLV, recommendations, propensity."""

@@ -1,0 +1,134 @@
+"""Churn: who stops buying. Trained on the profile as of a reference date (run date - label_days) with the label
+"no purchase in the label_days after it", so every feature comes from data at or before the reference date.
+Logistic regression and gradient-boosted trees are compared by cross-validated ROC AUC; the better one is
+evaluated on held-out users and registered."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import mlflow
+import mlflow.spark
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.errors import ConfigError
+from audiencelake.lake import Lake
+from audiencelake.models.config import Churn
+from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of
+from audiencelake.models.metrics import binary_report, log_report
+from audiencelake.models.registry import Promotion, register_spark_model
+from audiencelake.models.scoring import load_spark_champion, write_scores
+from audiencelake.models.tracking import training_run
+from audiencelake.runs import Run
+
+log = logging.getLogger("audiencelake.models")
+MODEL = "churn"
+PROBABILITY = "churn_probability"
+
+
+def labelled(lake: Lake, run: Run, config: Churn) -> DataFrame:
+    """The profile as of the reference date with `label` 1.0 for no purchase in the label window, else 0.0."""
+    reference = run.as_of - timedelta(days=config.label_days)
+    features = profile_as_of(lake, reference, build=True, run_id=run.run_id).where(config.among)
+    bought = (
+        lake.read(lake.ref("silver", "orders"))
+        .where(
+            (F.col("line_type") == "purchase") & F.col("order_date").between(reference + timedelta(days=1), run.as_of)
+        )
+        .select(F.col("customer_id").alias("user_id"))
+        .distinct()
+        .withColumn("bought", F.lit(1))
+    )
+    label = F.when(F.col("bought").isNull(), 1.0).otherwise(0.0)
+    return features.join(bought, "user_id", "left").withColumn("label", label).drop("bought")
+
+
+def _candidate(name: str, config: Churn) -> CrossValidator:
+    if name == "logistic_regression":
+        classifier = LogisticRegression(featuresCol=FEATURES, labelCol="label", maxIter=100)
+        stages = feature_stages(config.features, scale=True)
+    else:
+        classifier = GBTClassifier(featuresCol=FEATURES, labelCol="label", seed=config.seed)
+        stages = feature_stages(config.features, scale=False)
+    grid = ParamGridBuilder()
+    for param, values in config.grids.get(name, {}).items():
+        if not classifier.hasParam(param):
+            raise ConfigError("conf/models.yaml", f"churn.grids.{name}.{param}", f"not a parameter of {name}")
+        kind = type(classifier.getOrDefault(param)) if classifier.hasDefault(param) else float
+        grid.addGrid(classifier.getParam(param), [kind(v) for v in values])
+    return CrossValidator(
+        estimator=Pipeline(stages=[*stages, classifier]),
+        estimatorParamMaps=grid.build(),
+        evaluator=BinaryClassificationEvaluator(labelCol="label"),
+        numFolds=config.folds,
+        seed=config.seed,
+    )
+
+
+def probability(model: PipelineModel, df: DataFrame) -> DataFrame:
+    return model.transform(df).withColumn(PROBABILITY, vector_to_array("probability")[1])
+
+
+def test_auc(model: PipelineModel, test: DataFrame) -> float:
+    return binary_report(probability(model, test), "label", PROBABILITY).roc_auc
+
+
+def train(lake: Lake, run: Run, config: Churn) -> Promotion:
+    """Cross-validate each candidate on the training users, register the better one, evaluated on held-out users."""
+    data = labelled(lake, run, config).cache()
+    test, train_set = (
+        data.where(held_out(config.seed, config.test_share)),
+        data.where(~held_out(config.seed, config.test_share)),
+    )
+    params = {"label_days": config.label_days, "folds": config.folds, "candidates": config.candidates}
+    params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": config.grids}
+    with training_run(lake, MODEL, run, params):
+        results = {}
+        for name in config.candidates:
+            cv = _candidate(name, config).fit(train_set)
+            results[name] = (max(cv.avgMetrics), cv.bestModel)
+            mlflow.log_metric(f"cv_roc_auc_{name}", max(cv.avgMetrics))
+        chosen = max(results, key=lambda n: results[n][0])
+        model = results[chosen][1]
+        mlflow.set_tag("audiencelake.chosen", chosen)
+        report = binary_report(probability(model, test), "label", PROBABILITY)
+        log_report(report, "churn")
+        mlflow.log_metrics({"train_users": train_set.count(), "test_users": report.rows})
+        promotion = register_spark_model(
+            lake, MODEL, model, "roc_auc", report.roc_auc, lambda champion: test_auc(champion, test)
+        )
+    log.info(
+        "churn: %s chosen (cv AUC %s), test AUC %.3f",
+        chosen,
+        {n: round(r[0], 4) for n, r in results.items()},
+        report.roc_auc,
+    )
+    data.unpersist()
+    return promotion
+
+
+def risk_band(config: Churn):
+    p = F.col("probability")
+    bands = sorted(config.risk_bands.items(), key=lambda kv: -kv[1])
+    expr = F.when(p >= bands[0][1], bands[0][0])
+    for band, threshold in bands[1:]:
+        expr = expr.when(p >= threshold, band)
+    return expr.otherwise("low")
+
+
+def score(lake: Lake, run: Run, config: Churn) -> int:
+    """Churn probability of every user in the population as of the run date into gold.churn_scores."""
+    model, name, version = load_spark_champion(lake, MODEL)
+    scored = probability(model, profile_as_of(lake, run.as_of).where(config.among)).select(
+        "user_id", F.col(PROBABILITY).alias("probability")
+    )
+    return write_scores(
+        lake, scored.withColumn("risk_band", risk_band(config)), "churn_scores", name, version, run.as_of
+    )

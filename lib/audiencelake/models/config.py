@@ -1,0 +1,137 @@
+"""`conf/models.yaml`: typed model settings, validated on load against the tag catalogue (feature expressions may
+only read tags). Every error names the file, the key and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from audiencelake.config import read_yaml_mapping
+from audiencelake.errors import ConfigError
+from audiencelake.resources import resource_dir
+from audiencelake.tags.expressions import ExpressionError, parse
+from audiencelake.tags.loader import load_catalogue
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Feature(_Strict):
+    """One model input: a SQL expression over profile tags, with words describing high and low values."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    expr: str
+    high: str | None = None
+    low: str | None = None
+
+
+class Segmentation(_Strict):
+    algorithm: Literal["kmeans", "bisecting_kmeans"] = "kmeans"
+    k_min: int = Field(default=3, ge=2)
+    k_max: int = Field(default=8, ge=2)
+    max_iter: int = Field(default=50, ge=1)
+    seed: int = 7
+    among: str = "TRUE"
+    features: list[Feature] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> Segmentation:
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
+        return self
+
+
+class Churn(_Strict):
+    label_days: int = Field(default=30, ge=1)
+    among: str = "TRUE"
+    folds: int = Field(default=3, ge=2)
+    test_share: float = Field(default=0.25, gt=0, lt=1)
+    seed: int = 7
+    candidates: list[Literal["logistic_regression", "gbt"]] = Field(min_length=1)
+    grids: dict[Literal["logistic_regression", "gbt"], dict[str, list[float]]] = Field(default_factory=dict)
+    risk_bands: dict[Literal["high", "medium"], float]
+    features: list[Feature] = Field(min_length=1)
+
+
+class Clv(_Strict):
+    holdout_days: int = Field(default=30, ge=1)
+    horizon_days: int = Field(default=90, ge=1)
+    value_round: float = Field(default=0.01, gt=0)
+
+
+class Grid(_Strict):
+    rank: list[int] = Field(min_length=1)
+    reg_param: list[float] = Field(min_length=1)
+    alpha: list[float] = Field(min_length=1)
+
+
+class Recommendations(_Strict):
+    history_days: int = Field(default=120, ge=1)
+    test_days: int = Field(default=14, ge=1)
+    k: int = Field(default=10, ge=1)
+    exclude_purchased: bool = True
+    weights: dict[Literal["product_view", "add_to_cart", "purchase"], float]
+    grid: Grid
+    max_iter: int = Field(default=10, ge=1)
+    seed: int = 7
+
+
+class Propensity(_Strict):
+    window_days: int = Field(default=7, ge=1)
+    snapshot_every_days: int = Field(default=30, ge=1)
+    snapshots: int = Field(default=2, ge=1)
+    features_max_age_days: int = Field(default=45, ge=1)
+    test_share: float = Field(default=0.25, gt=0, lt=1)
+    min_positives: int = Field(default=30, ge=1)
+    seed: int = 7
+    features: list[Feature] = Field(min_length=1)
+
+
+class ModelsConfig(_Strict):
+    file: str = ""
+    segmentation: Segmentation
+    churn: Churn
+    clv: Clv
+    recommendations: Recommendations
+    propensity: Propensity
+
+
+def _check_expressions(config: ModelsConfig, tags: set[str]) -> None:
+    checks: list[tuple[str, str]] = [("segmentation.among", config.segmentation.among)]
+    checks.append(("churn.among", config.churn.among))
+    for model in ("segmentation", "churn", "propensity"):
+        features = getattr(config, model).features
+        names = [f.name for f in features]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ConfigError(config.file, f"{model}.features", f"feature {dupes[0]!r} is defined twice")
+        checks += [(f"{model}.features.{f.name}.expr", f.expr) for f in features]
+    for key, text in checks:
+        try:
+            parsed = parse(text)
+        except ExpressionError as exc:
+            raise ConfigError(config.file, key, str(exc)) from None
+        if unknown := sorted(parsed.names - tags):
+            raise ConfigError(config.file, key, f"unknown tag {unknown[0]!r} in {text!r} (see conf/tags.yaml)")
+        if parsed.params:
+            raise ConfigError(config.file, key, f"parameters are not allowed in model features: {text!r}")
+
+
+def load_models_config(path: Path | str | None = None, tags_file: Path | str | None = None) -> ModelsConfig:
+    """Load and validate the model settings (default `conf/models.yaml`) against the tag catalogue.
+
+    Raises:
+        ConfigError: the file is missing or malformed, a key is unknown or mistyped, or a feature expression does
+            not parse or reads something that is not a tag.
+    """
+    path = Path(path) if path else resource_dir("conf") / "models.yaml"
+    raw = read_yaml_mapping(path)
+    try:
+        config = ModelsConfig.model_validate({**raw, "file": str(path)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(str(path), ".".join(str(p) for p in err["loc"]), err["msg"]) from None
+    _check_expressions(config, {t.name for t in load_catalogue(tags_file).tags})
+    return config

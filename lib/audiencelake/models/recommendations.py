@@ -1,0 +1,232 @@
+"""Recommendations: implicit-feedback ALS on user-item interactions weighted by event type (view < cart <
+purchase). Trained on the interactions before run date - test_days and evaluated on the days after, beside a
+popularity baseline computed in the same run; a small grid over rank, regularisation and alpha picks the model
+with the best precision@k. Users the model does not know get the popular items of their segment."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import date, timedelta
+
+import mlflow
+import mlflow.spark
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.evaluation import RankingEvaluator
+from pyspark.ml.feature import StringIndexer
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from audiencelake.lake import Lake
+from audiencelake.models.config import Recommendations
+from audiencelake.models.features import profile_as_of
+from audiencelake.models.plots import log_bars
+from audiencelake.models.registry import Promotion, register_spark_model
+from audiencelake.models.scoring import load_spark_champion, write_scores
+from audiencelake.models.tracking import training_run
+from audiencelake.runs import Run
+
+log = logging.getLogger("audiencelake.models")
+MODEL = "recommendations"
+METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "map": "meanAveragePrecisionAtK", "ndcg": "ndcgAtK"}
+
+
+def interactions(lake: Lake, config: Recommendations, start: date, end: date) -> DataFrame:
+    """(user_id, item_id, weight) summed over clickstream views and carts and order lines in [start, end]."""
+    w = config.weights
+    events = (
+        lake.read(lake.ref("silver", "clickstream_events"))
+        .where(F.col("event_date").between(F.lit(start), F.lit(end)))
+        .where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull())
+        .where(F.col("event_type").isin("product_view", "add_to_cart"))
+        .select(
+            "user_id",
+            "item_id",
+            F.when(F.col("event_type") == "add_to_cart", w["add_to_cart"]).otherwise(w["product_view"]).alias("weight"),
+        )
+    )
+    bought = (
+        lake.read(lake.ref("silver", "orders"))
+        .where(F.col("order_date").between(F.lit(start), F.lit(end)) & (F.col("line_type") == "purchase"))
+        .select(
+            F.col("customer_id").alias("user_id"),
+            "item_id",
+            F.lit(w["purchase"]).alias("weight"),
+        )
+    )
+    return events.unionByName(bought).groupBy("user_id", "item_id").agg(F.sum("weight").alias("weight"))
+
+
+def purchased(lake: Lake, end: date) -> DataFrame:
+    """(user_id, item_id) of every item a customer bought up to `end`, over all history."""
+    return (
+        lake.read(lake.ref("silver", "orders"))
+        .where((F.col("line_type") == "purchase") & (F.col("order_date") <= F.lit(end)))
+        .select(F.col("customer_id").alias("user_id"), "item_id")
+        .distinct()
+    )
+
+
+def indexers() -> Pipeline:
+    """user_id and item_id to the integer indexes ALS needs (an unknown user gets an index without factors)."""
+    user = StringIndexer(inputCol="user_id", outputCol="user_idx", handleInvalid="keep")
+    item = StringIndexer(inputCol="item_id", outputCol="item_idx", handleInvalid="skip")
+    return Pipeline(stages=[user, item])
+
+
+def als(config: Recommendations, rank: int, reg: float, alpha: float, blocks: int) -> ALS:
+    return ALS(
+        userCol="user_idx", itemCol="item_idx", ratingCol="weight", implicitPrefs=True, rank=rank, regParam=reg,
+        alpha=alpha, maxIter=config.max_iter, seed=config.seed, nonnegative=True, coldStartStrategy="drop",
+        numUserBlocks=blocks, numItemBlocks=blocks,
+    )  # fmt: skip
+
+
+def recommend(model: PipelineModel, users: DataFrame, seen: DataFrame | None, k: int) -> DataFrame:
+    """Top `k` (user_id, item_id, rank, score) from the model for the `users` (user_id) it knows, leaving out the
+    (user_id, item_id) pairs in `seen`."""
+    user_indexer, item_indexer, als = model.stages
+    known = user_indexer.transform(users.select("user_id").distinct()).where(
+        F.col("user_idx") < len(user_indexer.labelsArray[0])
+    )
+    extra = 0 if seen is None else 3 * k
+    raw = als.recommendForUserSubset(known.select("user_idx"), k + extra)
+    items = model.stages[1].labelsArray[0]
+    labels = F.array(*[F.lit(i) for i in items])
+    recs = (
+        raw.join(known, "user_idx")
+        .select("user_id", F.posexplode("recommendations").alias("pos", "rec"))
+        .select(
+            "user_id",
+            F.element_at(labels, F.col("rec.item_idx") + 1).alias("item_id"),
+            F.col("rec.rating").alias("score"),
+        )
+    )
+    if seen is not None:
+        recs = recs.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    return top_k(recs, k)
+
+
+def top_k(scored: DataFrame, k: int) -> DataFrame:
+    """Keep the `k` highest `score` per user (ties by item_id), numbered from 1 as `rank`."""
+    order = Window.partitionBy("user_id").orderBy(F.desc("score"), "item_id")
+    return scored.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= k)
+
+
+def popular(train: DataFrame, users: DataFrame, seen: DataFrame | None, k: int, group: str | None = None) -> DataFrame:
+    """The most interacted-with items (within the user's `group` when given) for each user, minus `seen`."""
+    keys = [group] if group else []
+    weights = train.join(users.select("user_id", *keys), "user_id") if group else train
+    ranked = weights.groupBy(*keys, "item_id").agg(F.sum("weight").alias("weight"))
+    total = Window.partitionBy(*keys) if keys else Window.partitionBy(F.lit(1))
+    ranked = ranked.withColumn("score", F.col("weight") / F.sum("weight").over(total))
+    order = (
+        Window.partitionBy(*keys).orderBy(F.desc("score"), "item_id")
+        if keys
+        else Window.orderBy(F.desc("score"), "item_id")
+    )
+    head = ranked.withColumn("pos", F.row_number().over(order)).where(F.col("pos") <= 4 * k)
+    recs = users.select("user_id", *keys).join(head, keys, "inner") if keys else users.select("user_id").crossJoin(head)
+    recs = recs.select("user_id", "item_id", "score")
+    if seen is not None:
+        recs = recs.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    return top_k(recs, k)
+
+
+def ranking_metrics(recs: DataFrame, relevant: DataFrame, k: int, catalogue: int) -> dict[str, float]:
+    """precision, recall, MAP and nDCG at k (Spark's RankingEvaluator) over the users with relevant items, and
+    catalogue coverage (share of items recommended to anyone)."""
+    ids = relevant.select("item_id").union(recs.select("item_id")).distinct()
+    index = ids.withColumn("i", F.dense_rank().over(Window.orderBy("item_id")).cast("double"))
+    predicted = (
+        recs.join(index, "item_id")
+        .groupBy("user_id")
+        .agg(F.sort_array(F.collect_list(F.struct("rank", "i"))).alias("r"))
+        .select("user_id", F.col("r.i").alias("prediction"))
+    )
+    truth = relevant.join(index, "item_id").groupBy("user_id").agg(F.collect_set("i").alias("label"))
+    data = (
+        truth.join(predicted, "user_id", "left")
+        .select("label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"))
+        .cache()
+    )
+    out = {
+        name: float(
+            RankingEvaluator(k=k, metricName=metric, labelCol="label", predictionCol="prediction").evaluate(data)
+        )
+        for name, metric in METRICS.items()
+    }
+    data.unpersist()
+    out["coverage"] = recs.select("item_id").distinct().count() / max(1, catalogue)
+    return out
+
+
+def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
+    """Grid-search ALS on the interactions before the cut, evaluate each at k on the days after, register the best."""
+    cut = run.as_of - timedelta(days=config.test_days)
+    train_set = interactions(lake, config, run.as_of - timedelta(days=config.history_days), cut).cache()
+    later = interactions(lake, config, cut + timedelta(days=1), run.as_of)
+    seen = purchased(lake, cut).cache() if config.exclude_purchased else None
+    relevant = later.join(train_set.select("user_id").distinct(), "user_id")  # users the model could know
+    if seen is not None:
+        relevant = relevant.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    relevant = relevant.cache()
+    users = relevant.select("user_id").distinct().cache()
+    catalogue = train_set.select("item_id").distinct().count()
+    grid = list(itertools.product(config.grid.rank, config.grid.reg_param, config.grid.alpha))
+    params = {"cut": cut.isoformat(), "k": config.k, "weights": config.weights, "grid": len(grid)}
+    with training_run(lake, MODEL, run, params | {"exclude_purchased": config.exclude_purchased}):
+        baseline = ranking_metrics(popular(train_set, users, seen, config.k), relevant, config.k, catalogue)
+        mlflow.log_metrics({f"baseline_{m}_at_k": v for m, v in baseline.items()})
+        index = indexers().fit(train_set)
+        indexed = index.transform(train_set).cache()
+        blocks = max(1, lake.spark.sparkContext.defaultParallelism)  # ALS's default of 10 suits only big clusters
+        results = []
+        for step, (rank, reg, alpha) in enumerate(grid):
+            model = PipelineModel(stages=[*index.stages, als(config, rank, reg, alpha, blocks).fit(indexed)])
+            found = ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
+            mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
+            results.append((found["precision"], -step, (rank, reg, alpha), model, found))
+        precision, _, best, model, metrics = max(results, key=lambda r: (r[0], r[1]))
+        mlflow.log_params({"rank": best[0], "reg_param": best[1], "alpha": best[2]})
+        mlflow.log_metrics({f"{m}_at_k": v for m, v in metrics.items()})
+        mlflow.log_metric("precision_vs_baseline", precision / baseline["precision"] if baseline["precision"] else 0.0)
+        names = list(metrics)
+        log_bars("als_vs_popularity", f"Held-out metrics at {config.k}", "metric", "value", names,
+                 {"ALS": [metrics[m] for m in names], "popularity": [baseline[m] for m in names]})  # fmt: skip
+
+        def champion_precision(champion: PipelineModel) -> float:
+            recs = recommend(champion, users, seen, config.k)
+            return ranking_metrics(recs, relevant, config.k, catalogue)["precision"]
+
+        promotion = register_spark_model(lake, MODEL, model, "precision_at_k", precision, champion_precision)
+    log.info("recommendations: best %s %s; popularity %s", best, metrics, baseline)
+    for df in (train_set, relevant, users, indexed, seen):
+        if df is not None:
+            df.unpersist()
+    return promotion
+
+
+def score(lake: Lake, run: Run, config: Recommendations) -> int:
+    """Top-k items for every profiled user into gold.recommendations: ALS for users the champion knows, the popular
+    items of their segment (gold.segments as of the run date) for the others."""
+    model, name, version = load_spark_champion(lake, MODEL)
+    history = interactions(lake, config, run.as_of - timedelta(days=config.history_days), run.as_of).cache()
+    seen = purchased(lake, run.as_of) if config.exclude_purchased else None
+    profile = profile_as_of(lake, run.as_of).select("user_id")
+    als = recommend(model, profile, seen, config.k).withColumn("reason", F.lit("als"))
+    others = profile.join(als.select("user_id").distinct(), "user_id", "left_anti")
+    segments_ref = lake.ref("gold", "segments")
+    if lake.exists(segments_ref):
+        segments = lake.read(segments_ref).where(F.col("as_of") == F.lit(run.as_of)).select("user_id", "segment")
+        others = others.join(segments, "user_id", "left").fillna({"segment": -1})
+    else:
+        others = others.withColumn("segment", F.lit(-1))
+    fallback = popular(history, others, seen, config.k, group="segment").withColumn("reason", F.lit("fallback"))
+    recs = als.unionByName(fallback).select(
+        "user_id", "item_id", F.col("rank").cast("int"), F.col("score").cast("double"), "reason"
+    )
+    rows = write_scores(lake, recs, "recommendations", name, version, run.as_of)
+    history.unpersist()
+    return rows

@@ -1,0 +1,84 @@
+"""Re-runs and time on the trained models world: `models list`, a second run of every train and score stage changes
+nothing, and churn features come only from data at or before the reference date (an order placed after it changes
+the label and nothing else; this test changes silver, so it comes last)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from pyspark.sql import functions as F
+
+from audiencelake.cli import main
+from audiencelake.models.churn import labelled
+from audiencelake.models.config import load_models_config
+from audiencelake.runs import Run
+from audiencelake.stages import run_stage
+from audiencelake.tags.profile import build_profile
+
+pytestmark = pytest.mark.e2e
+
+
+def comparable(df):
+    """Arrays as tuples, so frames compare value by value."""
+    return df.map(lambda v: tuple(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+
+
+def test_models_list_shows_each_champion(models_world, capsys):
+    settings = models_world["lake"].settings
+    main(
+        [
+            "models",
+            "list",
+            "--set",
+            f"lake.root={settings.lake_root}",
+            "--set",
+            f"mlflow.tracking_uri={settings.mlflow.tracking_uri}",
+        ]
+    )
+    out = capsys.readouterr().out
+    for model, metric in (("segmentation", "silhouette"), ("churn", "roc_auc"), ("clv", "holdout_mae"),
+                          ("recommendations", "precision_at_k"), ("propensity", "roc_auc")):  # fmt: skip
+        line = next(line for line in out.splitlines() if line.startswith(f"audiencelake_{model} "))
+        assert metric in line and "2026-" in line
+
+
+def test_running_the_model_stages_again_changes_nothing(models_world):
+    lake, ctx, counts = models_world["lake"], models_world["ctx"], models_world["counts"]
+    for model in ("segmentation", "churn", "clv", "recommendations", "propensity"):
+        table = {"segmentation": "segments", "churn": "churn_scores"}.get(model, model)
+        before = lake.read(lake.ref("gold", table)).orderBy(*lake.read(lake.ref("gold", table)).columns).collect()
+        again = run_stage(f"train_{model}", ctx)
+        assert again == {"version": counts[f"train_{model}"]["version"], "promoted": 0, "unchanged": 1}
+        run_stage(f"score_{model}", ctx)
+        after = lake.read(lake.ref("gold", table)).orderBy(*lake.read(lake.ref("gold", table)).columns).collect()
+        assert before == after, model
+
+
+def test_an_order_after_the_reference_date_changes_the_label_not_the_features(models_world):
+    lake, run = models_world["lake"], models_world["ctx"].run
+    config = load_models_config(models_world["config"], lake.settings.profile.tags).churn
+    reference = run.as_of - timedelta(days=config.label_days)
+    before = labelled(lake, run, config).toPandas().set_index("user_id").sort_index()
+    user = before[before["label"] == 1.0].index[0]
+    orders_ref = lake.ref("silver", "orders")
+    version = lake.version(orders_ref)
+    moment = datetime(reference.year, reference.month, reference.day, 12) + timedelta(days=1)
+    template = lake.read(orders_ref).where("line_type = 'purchase'").limit(1)
+    late = template.select(
+        F.lit("O-LATE-1").alias("order_id"),
+        *[c for c in template.columns if c not in ("order_id", "customer_id", "order_ts", "order_date")],
+        F.lit(user).alias("customer_id"),
+        F.lit(moment).cast("timestamp").alias("order_ts"),
+        F.lit(moment.date()).alias("order_date"),
+    ).select(*template.columns)
+    lake.append(late, orders_ref)
+    try:
+        build_profile(lake, Run(run_id="pit", as_of=reference))  # recompute the reference profile from silver
+        after = labelled(lake, run, config).toPandas().set_index("user_id").sort_index()
+    finally:
+        lake.delta(orders_ref).restoreToVersion(version)
+    assert after.loc[user, "label"] == 0.0  # the late order is in the label window...
+    features = [c for c in before.columns if c != "label"]
+    assert comparable(before[features]).equals(comparable(after[features]))  # ...and in no feature of anyone
+    assert (before.drop(index=user)["label"] == after.drop(index=user)["label"]).all()
