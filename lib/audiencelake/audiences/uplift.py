@@ -45,14 +45,11 @@ def conversion_lift(t: GroupSums, h: GroupSums) -> dict[str, float | None]:
         low, high = confint_proportions_2indep(
             t.conversions, t.users, h.conversions, h.users, method="newcomb", compare="diff", alpha=ALPHA
         )
-    if t.conversions + h.conversions in (0, t.users + h.users):
-        p_value = 1.0  # no variation at all: no evidence of a difference
-    else:
-        p_value = float(
-            test_proportions_2indep(
-                t.conversions, t.users, h.conversions, h.users, method="score", compare="diff"
-            ).pvalue
-        )
+        if t.conversions + h.conversions in (0, t.users + h.users):
+            p_value = 1.0  # no variation at all: no evidence of a difference
+        else:
+            args = (t.conversions, t.users, h.conversions, h.users)
+            p_value = float(test_proportions_2indep(*args, method="score", compare="diff").pvalue)
     return {
         "lift": lift,
         "relative_lift": lift / h.rate if h.rate else None,
