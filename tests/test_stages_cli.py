@@ -66,3 +66,20 @@ def test_synth_stage_reuses_the_same_world_and_refuses_another(spark, settings) 
     other = stages.StageContext(lake, Run.create(), {"users": 31, "days": 14, "seed": 1})
     with pytest.raises(AudiencelakeError, match="holds a world generated with"):
         stages.run_stage("synth", other)
+
+
+def test_long_stages_log_spark_progress(spark, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import time
+
+    from audiencelake.progress import heartbeat
+
+    def slow(rows):
+        time.sleep(1.5)
+        return rows
+
+    with caplog.at_level(logging.INFO, logger="audiencelake.progress"):
+        with heartbeat(spark, "stage slow", every=0.3):
+            spark.sparkContext.parallelize(range(2), 2).mapPartitions(slow).count()
+    beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage slow: ")]
+    assert any(" s, job " in b and "/2 tasks" in b for b in beats), beats

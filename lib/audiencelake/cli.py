@@ -84,11 +84,13 @@ def run(
 ) -> None:
     """Run the pipeline's stages in dependency order."""
     from audiencelake.report.summary import lake_summary
+    from audiencelake.report.tables import stage_table
     from audiencelake.stages import run_pipeline
 
     ctx = _context(env, as_of, run_id, sets)
-    run_pipeline(ctx, start, stop)
+    counts = run_pipeline(ctx, start, stop)
     typer.echo(lake_summary(ctx.lake))
+    typer.echo("\n" + stage_table(counts, ctx.seconds))
 
 
 @app.command()
@@ -123,6 +125,7 @@ def demo(
     from audiencelake.models.tracking import tracking_uri
     from audiencelake.pipeline_stages import requested_world
     from audiencelake.report.summary import lake_summary
+    from audiencelake.report.tables import audiences_table, models_table, results_table, stage_table
     from audiencelake.report.tag_coverage import coverage_table
     from audiencelake.stages import run_pipeline
     from audiencelake.synth import recorded_spec
@@ -138,13 +141,14 @@ def demo(
         shutil.rmtree(settings.lake_root)
     salt_from = f"${settings.pii.salt_env}" if os.environ.get(settings.pii.salt_env) else "pii.salt in conf/local.yaml"
     typer.echo(f"PII salt: from {salt_from} (production: set ${settings.pii.salt_env} from a secret store)")
-    run_pipeline(ctx)
+    counts = run_pipeline(ctx)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + coverage_table(ctx.lake, ctx.run.as_of))
     typer.echo("\n" + models_table(ctx.lake))
     typer.echo("\n" + audiences_table(ctx.lake, ctx.run.run_id))
     results = ctx.lake.read(ctx.lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
     typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
+    typer.echo("\n" + stage_table(counts, ctx.seconds))
     typer.echo(f"\nplanted truth: {Path(settings.landing_root).parent / 'truth'}")
     typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")
 
@@ -194,6 +198,8 @@ def tags_coverage(env: Env = "local", as_of: AsOf = None, sets: Sets = None) -> 
 @models_app.command("list")
 def models_list(env: Env = "local", sets: Sets = None) -> None:
     """Each model's champion version, primary metric and training date."""
+    from audiencelake.report.tables import models_table
+
     typer.echo(models_table(Lake(None, load_settings(env, sets or []))))
 
 
@@ -266,6 +272,7 @@ def measure(
 ) -> None:
     """Measure uplift against the holdout into gold.campaign_results (without options: the `measure` stage)."""
     from audiencelake.audiences.measure import measure_all, measure_audience, measure_campaigns, write_results
+    from audiencelake.report.tables import results_table
 
     if audience and not run_id:
         raise AudiencelakeError("--audience needs the --run-id that built it")
@@ -278,45 +285,6 @@ def measure(
         rows = measure_all(lake, window_days)
     write_results(lake, rows)
     typer.echo(results_table(rows) if rows else "nothing to measure")
-
-
-def audiences_table(lake: Lake, run_id: str) -> str:
-    """Each audience of a run: channel, groups and where it was exported."""
-    import json
-
-    from pyspark.sql import functions as F
-
-    from audiencelake.audiences.export import export_folder
-    from audiencelake.report.summary import text_table
-
-    runs = lake.read(lake.ref("ops", "audience_runs")).where(F.col("run_id") == run_id).orderBy("audience").collect()
-    rows = []
-    for r in runs:
-        destinations = json.loads(r["definition"])["audience"]["destinations"]
-        folders = ", ".join(str(export_folder(lake, d, r["audience"], run_id)) for d in destinations)
-        rows.append((r["audience"], r["channel"], r["treatment"], r["holdout"], folders))
-    return f"audiences of run {run_id}\n" + text_table(rows, ("audience", "channel", "treatment", "holdout", "exports"))
-
-
-def results_table(rows: list[dict]) -> str:
-    from audiencelake.report.summary import text_table
-
-    def pct(v):
-        return "-" if v is None else f"{100 * v:.2f}%"
-
-    def num(v):
-        return "-" if v is None else f"{v:.2f}"
-
-    table = [
-        (r["kind"], r["name"], r["run_id"] or "-", f"{r['treatment_users']}/{r['holdout_users']}",
-         pct(r["treatment_rate"]), pct(r["holdout_rate"]), pct(r["lift"]),
-         f"[{pct(r['lift_ci_low'])}, {pct(r['lift_ci_high'])}]", num(r["lift_p_value"]),
-         num(r["revenue_lift"]), num(r["incremental_revenue"]), num(r["roi"]), "yes" if r["complete"] else "no")
-        for r in rows
-    ]  # fmt: skip
-    header = ("kind", "name", "run", "users T/H", "conv T", "conv H", "lift", "95% CI", "p", "rev/user lift",
-              "incr. revenue", "ROI", "complete")  # fmt: skip
-    return text_table(table, header)
 
 
 @app.command()
@@ -334,17 +302,6 @@ def suppress(
 
     keys = add(_context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
     typer.echo(f"suppressed ({reason}): {len(keys)} entries")
-
-
-def models_table(lake: Lake) -> str:
-    from audiencelake.model_stages import MODELS
-    from audiencelake.models.registry import list_models
-    from audiencelake.report.summary import text_table
-
-    rows = [
-        (r.name, r.version or "-", r.metric, r.value, r.trained, r.versions) for r in list_models(lake, list(MODELS))
-    ]
-    return text_table(rows, ("model", "champion", "metric", "value", "trained (UTC)", "versions"))
 
 
 def main(argv: list[str] | None = None) -> None:

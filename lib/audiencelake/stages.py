@@ -14,6 +14,7 @@ from typing import Any
 
 from audiencelake.errors import AudiencelakeError
 from audiencelake.lake import Lake
+from audiencelake.progress import heartbeat
 from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.stages")
@@ -26,6 +27,7 @@ class StageContext:
     lake: Lake
     run: Run
     options: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # each stage run with this context: its wall time
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,10 @@ def run_stage(name: str, ctx: StageContext) -> dict[str, Any]:
         raise AudiencelakeError(f"unknown stage '{name}'; stages: {', '.join(REGISTRY)}")
     started = time.perf_counter()
     log.info("stage %s: start (run %s, as of %s)", name, ctx.run.run_id, ctx.run.as_of)
-    counts = REGISTRY[name].fn(ctx) or {}
-    log.info("stage %s: done in %.1f s %s", name, time.perf_counter() - started, counts)
+    with heartbeat(ctx.lake.spark, f"stage {name}"):
+        counts = REGISTRY[name].fn(ctx) or {}
+    ctx.seconds[name] = time.perf_counter() - started
+    log.info("stage %s: done in %.1f s %s", name, ctx.seconds[name], counts)
     return counts
 
 
