@@ -105,3 +105,18 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     ctx = StageContext(lake, Run.create(as_of=DEFAULT_END, run_id="models-1"), dict(MODELS_WORLD))
     counts = run_pipeline(ctx)
     return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built offline from this checkout (hatchling is a dev dependency)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("dist")
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)]
+    subprocess.run(cmd, check=True)
+    [built] = out.glob("audiencelake-*.whl")
+    return built

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import yaml
 
 from audiencelake.config import SourceSettings
@@ -41,3 +43,8 @@ def make_contract(text: str = ORDERS_LIKE, **changes: object) -> Contract:
 def make_source(**changes: object) -> SourceSettings:
     base = {"path": "unused", "format": "json", "table": "t_orders"}
     return SourceSettings.model_validate({**base, **changes})
+
+
+def job_script(stage: str) -> str:
+    """jobs/<stage>.py, or jobs/<stage>_job.py where <stage> is a standard-library module's name."""
+    return f"{stage}_job.py" if stage in sys.stdlib_module_names else f"{stage}.py"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from audiencelake import stages
 from audiencelake.cli import main
 from audiencelake.errors import AudiencelakeError
 from audiencelake.report.dictionary import data_dictionary
+from helpers import job_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,9 +37,11 @@ def test_a_stage_needs_a_docstring_and_known_dependencies() -> None:
 
 def test_every_stage_has_a_job_script() -> None:
     for stage in stages.ordered():
-        job = ROOT / "jobs" / f"{stage.name}.py"
+        job = ROOT / "jobs" / job_script(stage.name)
         assert job.exists(), job
         assert f'main(["{stage.name}", *sys.argv[1:]])' in job.read_text()
+    for script in (ROOT / "jobs").glob("*.py"):  # spark-submit puts jobs/ first on the import path
+        assert script.stem not in sys.stdlib_module_names, f"{script} shadows the standard library's {script.stem}"
 
 
 def test_committed_data_dictionary_is_current() -> None:
@@ -75,7 +79,7 @@ def test_long_stages_log_spark_progress(spark, caplog: pytest.LogCaptureFixture)
     from audiencelake.progress import heartbeat
 
     def slow(rows):
-        time.sleep(1.5)
+        time.sleep(3)
         return rows
 
     with caplog.at_level(logging.INFO, logger="audiencelake.progress"):

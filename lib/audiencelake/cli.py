@@ -94,6 +94,33 @@ def run(
 
 
 @app.command()
+def stream(
+    env: Env = "local",
+    as_of: AsOf = None,
+    run_id: RunId = None,
+    sets: Sets = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="Source to stream (repeatable; default stream.sources).")
+    ] = None,
+    trigger: Annotated[
+        str | None, typer.Option(help="available_now or processing_time (default stream.trigger).")
+    ] = None,
+    interval: Annotated[str | None, typer.Option(help="processing_time interval, e.g. '30 seconds'.")] = None,
+) -> None:
+    """Ingest JSON sources with Structured Streaming (landing -> bronze -> silver), checkpointed."""
+    from audiencelake.ingest.stream import start_stream
+
+    ctx = _context(env, as_of, run_id, sets)
+    query = start_stream(ctx.lake, ctx.run, source, trigger, interval)
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        query.stop()
+    last = query.lastProgress
+    typer.echo(f"stream {query.name}: stopped after micro-batch {last['batchId'] if last else 'none'}")
+
+
+@app.command()
 def synth(
     users: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
     days: Annotated[int, typer.Option(help="Days of history.")] = 120,

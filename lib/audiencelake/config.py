@@ -89,6 +89,16 @@ class ActivationSettings(_Strict):
     rows_per_file: int = Field(default=1_000_000, ge=1, description="largest export data file, in rows")
 
 
+class StreamSettings(_Strict):
+    """Structured Streaming ingest (`audiencelake stream`): JSON sources read as their files land."""
+
+    sources: list[str] = Field(default_factory=lambda: ["clickstream", "campaign_touches"])
+    checkpoint: str | None = Field(default=None, description="checkpoint folder; default <lake.root>/_checkpoints")
+    trigger: Literal["available_now", "processing_time"] = "available_now"
+    interval: str = Field(default="1 minute", description="processing_time trigger interval")
+    max_files_per_trigger: int = Field(default=50, ge=1)
+
+
 class SourceSettings(_Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
@@ -99,7 +109,6 @@ class SourceSettings(_Strict):
     mapping: dict[str, str] = Field(default_factory=dict, description="file column -> contract column")
     timestamp_formats: dict[str, str] = Field(default_factory=dict, description="contract column -> Spark pattern")
     time_zone: str = "UTC"
-    streaming: bool = False
 
 
 class Settings(_Strict):
@@ -113,6 +122,7 @@ class Settings(_Strict):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     activation: ActivationSettings = Field(default_factory=ActivationSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 
@@ -133,6 +143,10 @@ class Settings(_Strict):
     @property
     def exports_root(self) -> str:
         return self.resolve(self.activation.exports) if self.activation.exports else f"{self.lake_root}/exports"
+
+    @property
+    def checkpoint_root(self) -> str:
+        return self.resolve(self.stream.checkpoint) if self.stream.checkpoint else f"{self.lake_root}/_checkpoints"
 
     def source_path(self, source: str) -> str:
         """The glob of a source's landing files, with `{landing}` expanded."""

@@ -24,7 +24,7 @@ def running_jobs(spark: SparkSession) -> str:
         stages = []
         for stage_id in sorted(job.stageIds):
             info = tracker.getStageInfo(stage_id)
-            if info is not None and info.numActiveTasks + info.numCompletedTasks > 0:
+            if info is not None:
                 stages.append(f"stage {stage_id}: {info.numCompletedTasks}/{info.numTasks} tasks")
         parts.append(f"job {job_id} [{', '.join(stages) or 'starting'}]")
     return "; ".join(parts) or "no Spark job running (driver-side work)"

@@ -39,6 +39,17 @@ def file_columns(c: Contract, src: SourceSettings) -> dict[str, str]:
     return {col.name: inverse.get(col.name, col.name) for col in c.columns}
 
 
+def json_records(lines: DataFrame) -> DataFrame:
+    """Text lines (`value`, with the file source's `_metadata`) -> (_file, _raw, _error); blank lines are skipped and
+    a line that is not a JSON object is malformed. Batch and streaming reads share it."""
+    parsed = F.from_json("value", T.MapType(T.StringType(), T.StringType()))
+    return lines.where(F.trim("value") != "").select(
+        canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
+        F.col("value").alias("_raw"),
+        F.when(parsed.isNull(), F.lit(MALFORMED)).alias("_error"),
+    )
+
+
 def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
     """Read landing files into (_file, _raw, _error): one row per record, unparsed.
 
@@ -49,13 +60,7 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
         SourceError: a CSV header differs from the first file's, naming the file.
     """
     if src.format == "json":
-        df = spark.read.options(**src.options).text(paths).where(F.trim("value") != "")
-        parsed = F.from_json("value", T.MapType(T.StringType(), T.StringType()))
-        return df.select(
-            canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
-            F.col("value").alias("_raw"),
-            F.when(parsed.isNull(), F.lit(MALFORMED)).alias("_error"),
-        )
+        return json_records(spark.read.options(**src.options).text(paths))
     if src.format == "csv":
         options = {"header": "true", **src.options}
         header = spark.read.options(**options).csv(paths[0]).columns
@@ -99,27 +104,15 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
     """
     spark, settings = lake.spark, lake.settings
     src = settings.sources[source]
-    ledger_ref, bronze_ref = lake.ref("ops", "ingest_files"), lake.ref("bronze", source)
-    lake.ensure(ledger_ref)
-    lake.ensure(bronze_ref, "raw_records")
-    ledger = lake.read(ledger_ref).where(F.col("source") == source)
-    listed = {f.path: f for f in list_files(spark, settings.source_path(source))}
+    listed = list_files(spark, settings.source_path(source))
     if not listed:
         log.warning("source '%s': no landing file matches %s", source, settings.source_path(source))
-    _recover_unledgered(lake, source, ledger, listed)
-    done = {r["file"] for r in lake.read(ledger_ref).where(F.col("source") == source).select("file").collect()}
-    new = [f for path, f in sorted(listed.items()) if path not in done]
+    done = ledgered_files(lake, source, listed)
+    new = [f for f in listed if f.path not in done]
     if not new:
         return None
-    now = datetime.now(UTC)
-    batch_id = _batch_id(source, new, now)
     try:
-        raw = read_raw(spark, src, [f.read_path for f in new])
-        rows = raw.select(
-            F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
-            F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
-        )  # fmt: skip
-        lake.append(check_schema(rows, "raw_records"), bronze_ref)
+        return append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
     except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: name the source and files
         text = str(exc)
         if "CSV header does not conform" in text:
@@ -128,9 +121,34 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
         names = ", ".join(f.read_path for f in new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
         first = next((line for line in text.splitlines() if line.strip()), text)
         raise SourceError(f"source '{source}': cannot read new files ({names}): {first}") from exc
-    ledger_df = spark.createDataFrame(_ledger_rows(source, batch_id, new, now), contract("ingest_files").table_schema())
-    lake.replace_where(ledger_df, ledger_ref, f"source = '{source}' AND batch_id = '{batch_id}'")
-    return BronzeBatch(source, batch_id, new)
+
+
+def ledgered_files(lake: Lake, source: str, listed: list[LandingFile]) -> set[str]:
+    """The files of `source` the ledger records as ingested, after recording those a stopped run left unledgered
+    (`listed`, the source's landing files, gives their sizes)."""
+    ledger_ref = lake.ref("ops", "ingest_files")
+    lake.ensure(ledger_ref)
+    lake.ensure(lake.ref("bronze", source), "raw_records")
+    ledger = lake.read(ledger_ref).where(F.col("source") == source)
+    _recover_unledgered(lake, source, ledger, {f.path: f for f in listed})
+    return {r["file"] for r in lake.read(ledger_ref).where(F.col("source") == source).select("file").collect()}
+
+
+def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFrame) -> BronzeBatch:
+    """Append `raw` (from `read_raw` or `json_records`) as one bronze batch of `files`, then record them in the
+    ledger. Bronze is written first: a run stopped in between is repaired by `_recover_unledgered`."""
+    now = datetime.now(UTC)
+    batch_id = _batch_id(source, files, now)
+    rows = raw.select(
+        F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
+        F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
+    )  # fmt: skip
+    lake.append(check_schema(rows, "raw_records"), lake.ref("bronze", source))
+    ledger_df = lake.spark.createDataFrame(
+        _ledger_rows(source, batch_id, files, now), contract("ingest_files").table_schema()
+    )
+    lake.replace_where(ledger_df, lake.ref("ops", "ingest_files"), f"source = '{source}' AND batch_id = '{batch_id}'")
+    return BronzeBatch(source, batch_id, files)
 
 
 def _recover_unledgered(lake: Lake, source: str, ledger: DataFrame, listed: dict[str, LandingFile]) -> None:

@@ -21,6 +21,15 @@ def ingest_source(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
     batch = ingest_bronze(lake, source, run)
     if batch:
         log.info("bronze.%s: batch %s with %d new files", source, batch.batch_id, len(batch.files))
+    return process_pending(lake, source, run)
+
+
+def process_pending(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
+    """Process every bronze batch of `source` without an audit row into silver, oldest first.
+
+    Raises:
+        AssertionError: a batch's accounting does not balance (a bug, never a data problem).
+    """
     audits = []
     for batch_id in pending_batches(lake, source):
         audit = process_batch(lake, source, batch_id, run)
