@@ -20,7 +20,7 @@ setup: $(VENV)/.installed $(JARS)/.fetched blas
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[spark,dev]'
 	touch $@
 
 # JVM: the Delta Lake jars named by delta-spark's configure_spark_with_delta_pip, from Maven Central.

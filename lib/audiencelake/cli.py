@@ -200,6 +200,17 @@ def contracts_docs(
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+def bundle(
+    out: Annotated[Path, typer.Option(help="Bundle file to write.")] = Path("databricks.yml"),
+) -> None:
+    """Write the Databricks asset bundle (one wheel task per registered stage) from the stage registry."""
+    from audiencelake.bundle import bundle_yaml
+
+    out.write_text(bundle_yaml())
+    typer.echo(f"wrote {out}")
+
+
 @tags_app.command("check")
 def tags_check(
     file: Annotated[Path | None, typer.Option(help="Tag catalogue (default: conf/tags.yaml).")] = None,

@@ -53,6 +53,7 @@ class LakeSettings(_Strict):
     root: str
     landing: str
     catalog: str | None = None
+    schemas: dict[str, str] = Field(default_factory=dict, description="layer -> schema name in the catalog")
 
 
 class MlflowSettings(_Strict):

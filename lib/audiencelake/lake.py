@@ -1,5 +1,6 @@
 """Where tables live and the few ways they are written. Local: path-based Delta tables under `lake.root`;
-with `lake.catalog` set (Databricks/Unity Catalog): three-level names `<catalog>.<layer>.<table>`."""
+with `lake.catalog` set (Databricks/Unity Catalog): three-level names `<catalog>.<schema>.<table>`, the schema of
+a layer from `lake.schemas` (default: the layer's name)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class Lake:
 
     def ref(self, layer: str, name: str) -> TableRef:
         if self.settings.lake.catalog:
-            return TableRef(layer, name, f"{self.settings.lake.catalog}.{layer}.{name}", True)
+            schema = self.settings.lake.schemas.get(layer, layer)
+            return TableRef(layer, name, f"{self.settings.lake.catalog}.{schema}.{name}", True)
         return TableRef(layer, name, f"{self.settings.lake_root}/{layer}/{name}", False)
 
     def exists(self, ref: TableRef) -> bool:
