@@ -12,9 +12,12 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup demo test lint bench bench-tags bench-models clean-lake
+.PHONY: setup test-setup browser wheel demo test lint bench bench-tags bench-models clean-lake
 
 setup: $(VENV)/.installed $(JARS)/.fetched blas
+
+# The tests also render the HTML report in a real browser: Debian's chromium, installed only when missing.
+test-setup: setup browser
 
 # Python: a virtual environment with the project (editable) and its pinned dependencies.
 $(VENV)/.installed: pyproject.toml
@@ -37,11 +40,20 @@ blas:
 	  echo "installing libopenblas0 (native BLAS for Spark MLlib)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0 >/dev/null; }
 
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (headless browser for the report test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: setup
 	$(VENV)/bin/audiencelake demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
 
-test: setup
+test: test-setup
 	$(PY) -m pytest -q
+
+# The wheel for spark-submit --py-files and the Databricks bundle (built offline: hatchling is a dev dependency).
+wheel: setup
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 lint: setup
 	$(VENV)/bin/ruff check lib tests jobs benchmarks

@@ -151,6 +151,7 @@ def demo(
     """
     from audiencelake.models.tracking import tracking_uri
     from audiencelake.pipeline_stages import requested_world
+    from audiencelake.report.html import write_report
     from audiencelake.report.summary import lake_summary
     from audiencelake.report.tables import audiences_table, models_table, results_table, stage_table
     from audiencelake.report.tag_coverage import coverage_table
@@ -176,7 +177,8 @@ def demo(
     results = ctx.lake.read(ctx.lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
     typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
     typer.echo("\n" + stage_table(counts, ctx.seconds))
-    typer.echo(f"\nplanted truth: {Path(settings.landing_root).parent / 'truth'}")
+    typer.echo(f"\nreport: {write_report(ctx.lake, ctx.run.run_id)}")
+    typer.echo(f"planted truth: {Path(settings.landing_root).parent / 'truth'}")
     typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")
 
 
@@ -209,6 +211,19 @@ def bundle(
 
     out.write_text(bundle_yaml())
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def report(
+    env: Env = "local",
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Audience run shown (default: the latest).")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: <lake>/reports/report-<run>.html).")] = None,
+    sets: Sets = None,
+) -> None:
+    """Write one self-contained HTML report of the lake: sources, quality, tags, models, audiences, uplift."""
+    from audiencelake.report.html import write_report
+
+    typer.echo(f"report: {write_report(_context(env, None, None, sets).lake, run_id, out)}")
 
 
 @tags_app.command("check")

@@ -157,14 +157,18 @@ def list_models(lake: Lake, models: list[str]) -> list[ChampionInfo]:
     return rows
 
 
-def champion_tag(lake: Lake, model: str, key: str) -> tuple[int, str | None] | None:
-    """(version, value of tag `key`) of the model's champion, or None when it has no champion."""
+def champion_model_version(lake: Lake, model: str):
+    """The MLflow ModelVersion of the model's champion (its tags, its training run id), or None."""
     configure(lake.settings)
     name = registered_name(lake, model)
     version = champion_version(name)
-    if version is None:
-        return None
-    return version, MlflowClient().get_model_version(name, str(version)).tags.get(key)
+    return None if version is None else MlflowClient().get_model_version(name, str(version))
+
+
+def champion_tag(lake: Lake, model: str, key: str) -> tuple[int, str | None] | None:
+    """(version, value of tag `key`) of the model's champion, or None when it has no champion."""
+    mv = champion_model_version(lake, model)
+    return None if mv is None else (int(mv.version), mv.tags.get(key))
 
 
 def tag_version(lake: Lake, model: str, version: int, key: str, value: str) -> None:
