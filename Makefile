@@ -12,7 +12,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup test-setup browser wheel demo test lint bench bench-tags bench-models clean-lake
+.PHONY: setup test-setup browser wheel demo test test-cluster lint bench bench-tags bench-models clean-lake
 
 setup: $(VENV)/.installed $(JARS)/.fetched blas
 
@@ -50,6 +50,10 @@ demo: setup
 
 test: test-setup
 	$(PY) -m pytest -q
+
+# A real Spark standalone cluster (master + two workers on loopback) running ingest, identity and profile.
+test-cluster: test-setup
+	$(PY) -m pytest -q -m cluster
 
 # The wheel for spark-submit --py-files and the Databricks bundle (built offline: hatchling is a dev dependency).
 wheel: setup

@@ -111,3 +111,5 @@ def test_only_json_sources_can_stream(spark, settings):
         streaming_sources(Lake(spark, settings), ["orders"])
     with pytest.raises(ConfigError, match="stream.sources.*unknown source 'nope'"):
         streaming_sources(Lake(spark, settings), ["nope"])
+    with pytest.raises(ConfigError, match="--trigger: continuous: expected one of available_now, processing_time"):
+        start_stream(Lake(spark, settings), Run.create(), trigger="continuous")

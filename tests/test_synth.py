@@ -6,6 +6,8 @@ import json
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from audiencelake.synth import WorldSpec, generate_world
 
 
@@ -52,3 +54,10 @@ def _peak(tmp: Path, users: int) -> int:
 def test_memory_does_not_grow_with_users(tmp_path: Path) -> None:
     small, large = _peak(tmp_path / "s", 100), _peak(tmp_path / "l", 600)
     assert large < small * 1.5, (small, large)
+
+
+def test_a_world_too_short_for_its_plants_is_refused() -> None:
+    from audiencelake.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="days: 10: a world needs at least 14 days"):
+        WorldSpec(users=50, days=10)

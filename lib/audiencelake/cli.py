@@ -108,6 +108,8 @@ def stream(
     interval: Annotated[str | None, typer.Option(help="processing_time interval, e.g. '30 seconds'.")] = None,
 ) -> None:
     """Ingest JSON sources with Structured Streaming (landing -> bronze -> silver), checkpointed."""
+    from pyspark.errors import StreamingQueryException
+
     from audiencelake.ingest.stream import start_stream
 
     ctx = _context(env, as_of, run_id, sets)
@@ -116,6 +118,9 @@ def stream(
         query.awaitTermination()
     except KeyboardInterrupt:
         query.stop()
+    except StreamingQueryException as exc:  # a micro-batch failed: say which, in one line
+        cause = next((line for line in str(exc).splitlines() if line.strip()), "unknown error")
+        raise AudiencelakeError(f"stream {query.name} stopped: {cause}") from exc
     last = query.lastProgress
     typer.echo(f"stream {query.name}: stopped after micro-batch {last['batchId'] if last else 'none'}")
 

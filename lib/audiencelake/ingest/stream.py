@@ -27,6 +27,7 @@ from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
 SOURCE_COLUMN = "_stream_source"
+TRIGGERS = ("available_now", "processing_time")
 
 
 def streaming_sources(lake: Lake, sources: list[str] | None = None) -> list[str]:
@@ -70,9 +71,9 @@ def ingest_micro_batch(lake: Lake, run: Run, sources: list[str], batch: DataFram
     """Ingest one micro-batch: per source, its files not in the ledger to bronze, then pending batches to silver."""
     batch = batch.persist()
     try:
-        present = {r[0]: set() for r in batch.select(SOURCE_COLUMN).distinct().collect()}
+        present: dict[str, set[str]] = {}
         for r in batch.select(SOURCE_COLUMN, "_file").distinct().collect():
-            present[r[0]].add(r[1])
+            present.setdefault(r[0], set()).add(r[1])
         for source in sources:
             files = present.get(source, set())
             if files:
@@ -108,6 +109,8 @@ def start_stream(
     """
     names = streaming_sources(lake, sources)
     trigger = trigger or lake.settings.stream.trigger
+    if trigger not in TRIGGERS:
+        raise ConfigError("--trigger", trigger, f"expected one of {', '.join(TRIGGERS)}")
     checkpoint = f"{lake.settings.checkpoint_root}/stream-{'-'.join(names)}"
     writer = (
         source_stream(lake, names)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiencelake.errors import ConfigError
 from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, expected_order_value, orders, social
 from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, Catalogue, make_catalogue
 from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_field, dumps, plant, set_field
@@ -37,6 +38,9 @@ FOLDERS = {"clickstream": "clickstream", "orders": "orders", "crm_profiles": "cr
            "campaign_touches", "social": "social"}  # fmt: skip
 
 
+MIN_DAYS = 14
+
+
 @dataclass(frozen=True)
 class WorldSpec:
     users: int = 2000
@@ -45,6 +49,14 @@ class WorldSpec:
     end_date: date = DEFAULT_END
     chunk_size: int = 5000
     visitor_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        # churners stop between 55% of the period and 5 days before its end, and campaigns need a week of history:
+        # shorter periods have no room for them
+        if self.days < MIN_DAYS:
+            raise ConfigError("synth", "days", f"{self.days}: a world needs at least {MIN_DAYS} days")
+        if self.users < 1 or self.chunk_size < 1:
+            raise ConfigError("synth", "users" if self.users < 1 else "chunk_size", "must be at least 1")
 
     @property
     def start_date(self) -> date:
