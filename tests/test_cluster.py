@@ -109,7 +109,7 @@ def test_cluster_tables_equal_the_local_run(spark, world, on_cluster, tmp_path):
             comparable(got), comparable(local.read(local.ref("silver", table)).select(*columns)), f"silver.{table}"
         )
     for layer, table in (("ops", "identity_map"), ("ops", "quarantine")):
-        drop = ("batch_id", "run_id", "quarantined_at", "updated_at", "run_id")
+        drop = ("batch_id", "run_id", "quarantined_at", "updated_at")
         got, want = (comparable(lake.read(lake.ref(layer, table)), drop) for lake in (cluster_lake, local))
         assert_same(got, want, f"{layer}.{table}")
     # the local profile of the same world, on a copy of the fixture's lake (the fixture stays as it is)

@@ -30,7 +30,8 @@ def bars(
     title: str, xlabel: str, ylabel: str, labels: list[str], series: dict[str, list], stacked: bool = False
 ) -> Figure:
     """Grouped (or stacked) bars: one group per label, one bar per series."""
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels) * max(1, len(series) if not stacked else 1)), 4))
+    bars_per_group = 1 if stacked else max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels) * bars_per_group), 4))
     width = 0.8 if stacked else 0.8 / max(1, len(series))
     bottom = [0.0] * len(labels)
     for i, (label, values) in enumerate(series.items()):
