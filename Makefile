@@ -12,9 +12,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup test-setup browser wheel demo test test-cluster lint bench bench-tags bench-models clean-lake
+.PHONY: setup test-setup browser wheel demo test test-cluster lint bench bench-tags bench-models bench-identity clean-lake
 
-setup: $(VENV)/.installed $(JARS)/.fetched blas
+setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/.splink blas
 
 # The tests also render the HTML report in a real browser: Debian's chromium, installed only when missing.
 test-setup: setup browser
@@ -32,6 +32,13 @@ $(JARS)/.fetched: build/jars-pom/pom.xml
 	rm -rf $(JARS) && mkdir -p $(JARS)
 	mvn -q -B -f build/jars-pom/pom.xml dependency:copy-dependencies \
 	  -DincludeScope=runtime -DincludeGroupIds=io.delta,io.unitycatalog -DoutputDirectory=$(abspath $(JARS))
+	touch $@
+
+# Splink's Spark similarity functions (jaro_winkler, ...) ship as a jar inside the splink wheel: copied beside the
+# Delta jars so that local sessions and spark-submit --jars jars/*.jar load it too.
+$(JARS)/.splink: $(VENV)/.installed $(JARS)/.fetched
+	rm -f $(JARS)/scala-udf-similarity-*.jar
+	cp "$$($(PY) -c 'from splink.backends.spark import similarity_jar_location as j; print(j())')" $(JARS)/
 	touch $@
 
 # Native BLAS for MLlib (ALS); Debian's libopenblas0, installed only when missing.
@@ -71,6 +78,9 @@ bench-tags: setup
 
 bench-models: setup
 	$(PY) benchmarks/models.py
+
+bench-identity: setup
+	$(PY) benchmarks/identity.py
 
 clean-lake:
 	rm -rf lake

@@ -65,7 +65,9 @@ def test_synth_stage_reuses_the_same_world_and_refuses_another(spark, settings) 
     lake = Lake(spark, settings)
     ctx = stages.StageContext(lake, Run.create(), {"users": 30, "days": 14, "seed": 1})
     first = stages.run_stage("synth", ctx)
-    assert first["rows_crm_profiles"] == 30
+    persons = (Path(settings.landing_root).parent / "truth" / "persons.csv").read_text().splitlines()[1:]
+    assert sum(p.endswith(",customer,") for p in persons) == 30  # and their duplicates, and the test accounts
+    assert first["rows_crm_profiles"] == len(persons) >= 30 + 4
     assert stages.run_stage("synth", ctx) == {"skipped": 1}
     other = stages.StageContext(lake, Run.create(), {"users": 31, "days": 14, "seed": 1})
     with pytest.raises(AudiencelakeError, match="holds a world generated with"):

@@ -36,7 +36,9 @@ def test_manifest_counts_match_the_files(tmp_path: Path) -> None:
     bad = manifest["bad_records"]["clickstream"]
     planted_extra = sum(v for k, v in bad.items() if k != "late_arriving")
     assert click_lines == manifest["valid_rows"]["clickstream"] + planted_extra
-    assert manifest["valid_rows"]["crm_profiles"] == 120
+    persons = [line.split(",") for line in (tmp_path / "truth" / "persons.csv").read_text().splitlines()[1:]]
+    assert sum(kind == "customer" for _, _, kind, _ in persons) == 120
+    assert manifest["valid_rows"]["crm_profiles"] == len(persons)  # customers, duplicates, test accounts
     users = (tmp_path / "truth" / "users.csv").read_text().splitlines()
     assert len(users) == 121
     segments = {line.split(",")[1] for line in users[1:]}

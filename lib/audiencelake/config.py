@@ -73,7 +73,10 @@ class QualitySettings(_Strict):
 
 
 class IdentitySettings(_Strict):
-    max_iterations: int = Field(default=30, ge=1)
+    config: str | None = Field(default=None, description="identity resolution file; default conf/identity.yaml")
+    max_iterations: int = Field(default=30, ge=1, description="rounds of connected components (bounds the diameter)")
+    rebuild: bool = Field(default=False, description="recompute the whole graph from all of silver (ids are kept)")
+    retrain: bool = Field(default=False, description="train a new CRM matching model before scoring")
 
 
 class ProfileSettings(_Strict):

@@ -109,7 +109,7 @@ class Contract(_Strict):
     """A table's contract. `columns` are what a source delivers (typed); `derived` are added by the pipeline."""
 
     table: str
-    layer: Literal["bronze", "silver", "gold", "ops"]
+    layer: Literal["bronze", "silver", "gold", "ops", "identity"]
     description: str
     source: str | None = None
     keys: list[str] = Field(default_factory=list)

@@ -57,8 +57,11 @@ def ingest(ctx: StageContext) -> dict:
 
 @stage("identity", depends_on=("ingest",))
 def identity(ctx: StageContext) -> dict:
-    """Stitch anonymous ids and devices to users (connected components over login and device edges)."""
-    return asdict(stitch_identities(ctx.lake, ctx.run))
+    """Update the identity graph and its persistent person ids, then credit clickstream events to their persons.
+
+    Edges come from logins, devices, CRM identifiers and probabilistic CRM matches (Splink); merges and splits
+    of persons are logged in identity.identity_changes."""
+    return stitch_identities(ctx.lake, ctx.run)
 
 
 @stage("quality", depends_on=("identity",))

@@ -31,6 +31,7 @@ from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.runs import recorded
 from audiencelake.contracts import spark_type
 from audiencelake.errors import AudiencelakeError
+from audiencelake.identity.lookup import current_user_ids
 from audiencelake.ingest.pii import normalize_email, normalize_phone
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
@@ -126,7 +127,8 @@ def _sha256(path: Path) -> str:
 
 
 def _diff(lake: Lake, built: Built, previous_run: str | None) -> dict:
-    """Adds, removes and unchanged treatment members against the previous run of the same audience."""
+    """Adds, removes and unchanged treatment members against the previous run of the same audience (a member whose
+    id was merged into another person's since counts under the surviving id)."""
     now = built.members.where(F.col("group") == "treatment").select("user_id")
     if previous_run is None:
         return {"previous_run_id": None, "added": now.count(), "removed": 0, "unchanged": 0}
@@ -134,6 +136,7 @@ def _diff(lake: Lake, built: Built, previous_run: str | None) -> dict:
     before = members.where(
         (F.col("audience") == built.audience.name) & (F.col("run_id") == previous_run) & (F.col("group") == "treatment")
     ).select("user_id")
+    before = current_user_ids(lake, before).distinct()
     both = now.join(before, "user_id").count()
     return {
         "previous_run_id": previous_run,

@@ -37,7 +37,7 @@ def table_doc(c: Contract) -> str:
 
 def data_dictionary() -> str:
     """Markdown for every contract, silver first."""
-    order = {"silver": 0, "bronze": 1, "ops": 2, "gold": 3}
+    order = {"silver": 0, "bronze": 1, "identity": 2, "ops": 3, "gold": 4}
     found = sorted(contracts().values(), key=lambda c: (order[c.layer], c.table))
     head = ["# audiencelake data dictionary", "", "Generated from `schemas/` by `audiencelake contracts docs`.", ""]
     return "\n".join(head + [table_doc(c) + "\n" for c in found])

@@ -27,7 +27,7 @@ def lake_summary(lake: Lake) -> str:
     sources = list(lake.settings.sources)
     candidates = [("bronze", s) for s in sources]
     for c in contracts().values():
-        if c.layer in ("silver", "gold", "ops"):
+        if c.layer in ("silver", "gold", "ops", "identity"):
             candidates.append((c.layer, c.table))
         if c.pii_columns:
             candidates.append((RESTRICTED, f"{c.table}_pii"))

@@ -22,13 +22,15 @@ from audiencelake.errors import ConfigError
 from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, expected_order_value, orders, social
 from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, Catalogue, make_catalogue
 from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_field, dumps, plant, set_field
+from audiencelake.synth.identities import plant_identities
 from audiencelake.synth.people import Person, draw_people
 
 DEFAULT_END = date(2026, 10, 31)
 # Bumped whenever the generator's output for a given spec changes (2: planted price drops; 3: expected order
-# values in truth, purchase rates doubled; 4: a zero-effect campaign, caused orders in truth), so that a folder
-# holding an older world is not mistaken for the world a spec asks for.
-GENERATOR_VERSION = 4
+# values in truth, purchase rates doubled; 4: a zero-effect campaign, caused orders in truth; 5: CRM duplicates,
+# family devices and test accounts, truth/persons.csv), so that a folder holding an older world is not mistaken
+# for the world a spec asks for.
+GENERATOR_VERSION = 5
 SHANGHAI = timezone(timedelta(hours=8))
 ORDER_COLUMNS = ["order_no", "line", "type", "customer", "created_at", "sku", "category", "qty", "price", "discount",
                  "channel"]  # fmt: skip
@@ -277,13 +279,21 @@ def _write_chunk(
     customers = [p for p in people if p.customer_id]
     for day, line in _crm_rows(rng, customers, summary.bad_records["crm_profiles"]):
         files.add("crm_profiles", day, line)
-    summary.valid_rows["crm_profiles"] += len(customers)
-    summary.valid_rows["crm_versions"] += sum(len(p.crm_versions) for p in customers)
+    plants = plant_identities(np.random.default_rng([spec.seed, 4, chunk]), customers, chunk, spec.start_date,
+                              spec.days)  # fmt: skip
+    for r in plants.crm:
+        files.add("crm_profiles", r["_day"], _render_crm({**r, "updated_at": _iso(r["updated_at"])}))
+    for r in plants.events:
+        files.add("clickstream", r["_day"], dumps(_format("clickstream", r)))
+    summary.valid_rows["clickstream"] += len(plants.events)
+    summary.valid_rows["crm_profiles"] += len(customers) + len(plants.crm)
+    summary.valid_rows["crm_versions"] += sum(len(p.crm_versions) for p in customers) + len(plants.crm)
+    truth.write("persons", plants.persons)
     truth.write("users", [_truth_user(p, spec, catalogue) for p in customers])
     truth.write("identities", [
         {"anonymous_id": a, "device_id": d.device_id, "platform": d.platform, "customer_id": p.customer_id or ""}
         for p in people for d in p.devices for a in d.anonymous_ids
-    ])  # fmt: skip
+    ] + plants.shared_anonymous)  # fmt: skip
     truth.write("campaign_assignments", assignments)
     caused = {(r["customer"], r["_caused_by"], r["order_no"]) for r in per_source["orders"] if r.get("_caused_by")}
     truth.write("caused_orders", [{"customer_id": c, "campaign_id": k, "order_id": o} for c, k, o in sorted(caused)])

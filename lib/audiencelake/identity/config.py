@@ -1,0 +1,105 @@
+"""`conf/identity.yaml`: guards of deterministic linking and the Splink settings of probabilistic CRM matching,
+typed and validated on load. Every error names the file, the key and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from audiencelake.config import read_yaml_mapping
+from audiencelake.errors import ConfigError
+from audiencelake.resources import resource_dir
+
+# node type -> the one-letter prefix of its node key
+NODE_TYPES = {"customer": "c", "anonymous": "a", "device": "d", "email": "e", "phone": "p"}
+# the columns a CRM record offers the matcher (built by identity.matching.match_records)
+MATCH_COLUMNS = ("first_name", "last_name", "email", "email_local", "email_domain", "birth_date", "city",
+                 "phone_hash", "email_hash")  # fmt: skip
+COMPARISON_ARITY = {"forename_surname": 2, "name": 1, "email": 1, "date_of_birth": 1, "exact": 1, "levenshtein": 1}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Guard(_Strict):
+    max_customers: int = Field(ge=1)
+
+
+def _check_columns(columns: list[str]) -> list[str]:
+    if unknown := [c for c in columns if c not in MATCH_COLUMNS]:
+        raise ValueError(f"unknown column {unknown[0]!r}; a CRM record offers {list(MATCH_COLUMNS)}")
+    return columns
+
+
+class Comparison(_Strict):
+    kind: Literal["forename_surname", "name", "email", "date_of_birth", "exact", "levenshtein"]
+    columns: list[str] = Field(min_length=1)
+    thresholds: list[int] = Field(default_factory=lambda: [1, 2])
+
+    @model_validator(mode="after")
+    def _arity(self) -> Comparison:
+        _check_columns(self.columns)
+        if len(self.columns) != COMPARISON_ARITY[self.kind]:
+            raise ValueError(f"{self.kind} compares {COMPARISON_ARITY[self.kind]} column(s), got {self.columns}")
+        return self
+
+
+class Training(_Strict):
+    prior_rules: list[list[str]] = Field(min_length=1)
+    prior_recall: float = Field(default=0.7, gt=0, le=1)
+    u_max_pairs: int = Field(default=100_000, ge=100)
+    em_blocking_rules: list[list[str]] = Field(min_length=1)
+    max_iterations: int = Field(default=20, ge=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _columns(self) -> Training:
+        for rule in [*self.prior_rules, *self.em_blocking_rules]:
+            _check_columns(rule)
+        return self
+
+
+class Matching(_Strict):
+    enabled: bool = True
+    threshold: float = Field(default=0.95, gt=0, lt=1)
+    blocking_rules: list[list[str]] = Field(min_length=1)
+    comparisons: list[Comparison] = Field(min_length=1)
+    training: Training
+
+    @model_validator(mode="after")
+    def _columns(self) -> Matching:
+        for rule in self.blocking_rules:
+            if not rule:
+                raise ValueError("a blocking rule needs at least one column")
+            _check_columns(rule)
+        return self
+
+
+class IdentityConfig(_Strict):
+    file: str = ""
+    identifiers: dict[Literal["anonymous", "device", "email", "phone"], Guard]
+    matching: Matching
+
+    def max_customers(self, id_type: str) -> int | None:
+        """The guard of an identifier type; None for customer nodes and unguarded types."""
+        guard = self.identifiers.get(id_type)  # type: ignore[call-overload]
+        return guard.max_customers if guard else None
+
+
+def load_identity_config(path: Path | str | None = None) -> IdentityConfig:
+    """Load and validate the identity settings (default `conf/identity.yaml`).
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a key is unknown, mistyped or names an unknown column.
+    """
+    path = Path(path) if path else resource_dir("conf") / "identity.yaml"
+    raw = read_yaml_mapping(path)
+    try:
+        return IdentityConfig.model_validate({**raw, "file": str(path)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"] if p != "[key]") or "<root>"
+        raise ConfigError(str(path), key, err["msg"].removeprefix("Value error, ")) from None

@@ -1,0 +1,147 @@
+"""Probabilistic CRM matching with Splink on its Spark backend: records that describe the same person with typos,
+swapped names, another email domain or a moved city become `crm_match` edges carrying their match probability.
+
+The model (Fellegi-Sunter m and u probabilities) is trained on the CRM records themselves: the prior from
+deterministic rules, u from random pairs, m by expectation maximisation inside blocks. It is stored as JSON in
+identity.identity_match_model; incremental runs score only the new or changed records, against every record,
+with the stored model, so a pair's probability does not depend on when its records arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.identity.config import Comparison, Matching
+
+log = logging.getLogger(__name__)
+SPLINK_LOG_LEVEL = logging.WARNING
+
+
+def match_records(crm: DataFrame, restricted: DataFrame, shared: DataFrame | None = None) -> DataFrame:
+    """The matcher's view of current CRM records: (unique_id, normalised names, email and its parts, birth date as
+    text, city, hashes). Names and emails come from the PII-restricted table and never leave this step: the edges
+    carry customer ids and probabilities only. An email or phone among the `shared` nodes (node keys) is left out,
+    as the deterministic guards leave it out: a test account's address is no evidence that two records match."""
+    pii = restricted.select("customer_id", "first_name", "last_name", "email")
+    base = crm.select("customer_id", "birth_date", "city", "email_hash", "phone_hash")
+    if shared is not None:
+        keys = shared.select(F.col("node").alias("_shared"), F.lit(True).alias("_hit"))
+        for column, prefix in (("email_hash", "e:"), ("phone_hash", "p:")):
+            base = (
+                base.join(F.broadcast(keys), F.concat(F.lit(prefix), F.col(column)) == F.col("_shared"), "left")
+                .withColumn(column, F.when(F.col("_hit").isNull(), F.col(column)))
+                .drop("_shared", "_hit")
+            )
+    email = F.when(F.col("email_hash").isNotNull(), F.lower(F.trim("email")))
+    return base.join(pii, "customer_id", "left").select(
+        F.col("customer_id").alias("unique_id"),
+        F.lower(F.trim("first_name")).alias("first_name"),
+        F.lower(F.trim("last_name")).alias("last_name"),
+        email.alias("email"),
+        F.nullif(F.regexp_extract(email, r"^([^@]+)@", 1), F.lit("")).alias("email_local"),
+        F.nullif(F.regexp_extract(email, r"@(.+)$", 1), F.lit("")).alias("email_domain"),
+        F.date_format("birth_date", "yyyy-MM-dd").alias("birth_date"),
+        F.lower(F.trim("city")).alias("city"),
+        "phone_hash",
+        "email_hash",
+    )
+
+
+def _comparison(c: Comparison):
+    import splink.comparison_library as cl
+
+    if c.kind == "forename_surname":
+        return cl.ForenameSurnameComparison(c.columns[0], c.columns[1])
+    if c.kind == "name":
+        return cl.NameComparison(c.columns[0])
+    if c.kind == "email":
+        return cl.EmailComparison(c.columns[0])
+    if c.kind == "date_of_birth":
+        return cl.DateOfBirthComparison(c.columns[0], input_is_string=True)
+    if c.kind == "levenshtein":
+        return cl.LevenshteinAtThresholds(c.columns[0], c.thresholds)
+    return cl.ExactMatch(c.columns[0])
+
+
+def splink_settings(matching: Matching):
+    """Splink settings from conf/identity.yaml's `matching` section (dedupe of one CRM table)."""
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[_comparison(c) for c in matching.comparisons],
+        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in matching.blocking_rules],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+        max_iterations=matching.training.max_iterations,
+        em_convergence=0.001,
+    )
+
+
+@dataclass
+class Matcher:
+    """A Splink linker over the current CRM records, on the session's Spark."""
+
+    records: DataFrame
+    linker: object
+    db_api: object
+
+    @classmethod
+    def open(cls, records: DataFrame, settings) -> Matcher:
+        from splink import Linker, SparkAPI
+
+        db_api = SparkAPI(spark_session=records.sparkSession, break_lineage_method="persist")
+        linker = Linker(db_api.register(records), settings, log_level=SPLINK_LOG_LEVEL)
+        return cls(records, linker, db_api)
+
+    def close(self) -> None:
+        """Unpersist and drop the tables Splink kept in the session (it persists intermediate tables)."""
+        spark = self.records.sparkSession
+        for table in spark.catalog.listTables():
+            if table.isTemporary and table.name.startswith("__splink__"):
+                spark.table(table.name).unpersist()
+                spark.catalog.dropTempView(table.name)
+
+    def train(self, matching: Matching) -> dict:
+        """Estimate the model's parameters on the records and return it as Splink's JSON settings."""
+        from splink import block_on
+
+        t = matching.training
+        training = self.linker.training
+        training.estimate_probability_two_random_records_match(
+            [block_on(*rule) for rule in t.prior_rules], recall=t.prior_recall
+        )
+        training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed, num_chunks=1)
+        for rule in t.em_blocking_rules:
+            training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        return self.linker.misc.save_model_to_json()
+
+    def pairs(self, threshold: float, new_ids: DataFrame | None = None) -> DataFrame:
+        """(a, b, match_probability) with a < b for candidate pairs at or above `threshold`: all pairs, or only
+        those with at least one record among `new_ids` (unique_id)."""
+        inference = self.linker.inference
+        if new_ids is None:
+            scored = [inference.predict(threshold_match_probability=threshold, warning_mode="never")]
+        else:
+            new = self.records.join(new_ids, "unique_id", "left_semi")
+            old = self.records.join(new_ids, "unique_id", "left_anti")
+            new_sdf, old_sdf = self.db_api.register(new), self.db_api.register(old)
+            scored = [
+                inference.predict_between(
+                    new_sdf, old_sdf, threshold_match_probability=threshold, warning_mode="never"
+                ),
+                inference.predict_within(new_sdf, threshold_match_probability=threshold, warning_mode="never"),
+            ]
+        frames = [s.as_spark_dataframe() for s in scored]
+        out = frames[0]
+        for other in frames[1:]:
+            out = out.unionByName(other)
+        return out.select(
+            F.least("unique_id_l", "unique_id_r").alias("a"),
+            F.greatest("unique_id_l", "unique_id_r").alias("b"),
+            F.col("match_probability").cast("double").alias("match_probability"),
+        ).where(F.col("a") != F.col("b"))
