@@ -78,9 +78,11 @@ class IdentityGraph:
         full = settings.rebuild or previous is None or not marks
         mode = "full" if full else "incremental"
         reads = {s: self._silver(s, None if full else marks.get(s)) for s in SOURCES}
-        counts = {s: reads[s].count() for s in SOURCES}
+        seen = {s: reads[s].agg(F.count("*").alias("n"), F.max("_ingested_at").alias("w")).first() for s in SOURCES}
+        counts = {s: int(seen[s]["n"]) for s in SOURCES}
+        newest = {s: seen[s]["w"] for s in SOURCES}
         if not full and not any(counts.values()):
-            self._record_runs(mode, marks, counts, {s: 0 for s in SOURCES})
+            self._record_runs(mode, marks, counts, {s: 0 for s in SOURCES}, newest)
             persons, shared = self._person_counts()
             return GraphStats(mode, 0, 0, 0, persons, 0, 0, shared)
 
@@ -107,8 +109,10 @@ class IdentityGraph:
         # probabilistic edges last: the matcher ignores emails and phones that the guards found shared
         matches = self._match_edges(reads["crm_profiles"], nodes, full).withColumn("updated_run", run_id)
         matches = matches.localCheckpoint()
-        new_edges["crm_profiles"] = new_edges.get("crm_profiles", 0) + self._count_new(matches).get("crm_profiles", 0)
-        self._merge_edges(matches)
+        if matches.limit(1).count():
+            found = self._count_new(matches).get("crm_profiles", 0)
+            new_edges["crm_profiles"] = new_edges.get("crm_profiles", 0) + found
+            self._merge_edges(matches)
         if touched is not None:
             touched = touched.unionByName(self._endpoints(matches)).distinct().localCheckpoint()
         scope_nodes, scope_edges, old = self._scope(nodes, touched, previous)
@@ -123,7 +127,7 @@ class IdentityGraph:
         self._write_changes(changes)
         self._write_map(assigned, nodes, full)
         self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"))
-        self._record_runs(mode, marks, counts, new_edges, reads)
+        self._record_runs(mode, marks, counts, new_edges, newest)
         kinds = {r["change"]: r["n"] for r in changes.groupBy("change").agg(F.count("*").alias("n")).collect()}
         persons, shared = self._person_counts()
         return GraphStats(
@@ -323,32 +327,29 @@ class IdentityGraph:
         return scope, active.unionByName(loops), old.localCheckpoint()
 
     def _write_persons(self, issued: DataFrame, retired: DataFrame) -> None:
+        """One MERGE: issued ids become (again) active, retired ids record what they merged into."""
         run = F.lit(self.run.run_id)
-        new = issued.select(
-            "user_id", "anchor", F.lit("active").alias("status"), F.lit(None).cast("string").alias("merged_into"),
-            run.alias("created_run"), run.alias("updated_run"),
-        )  # fmt: skip
+        rows = issued.select(
+            "user_id", "anchor", F.lit("active").alias("status"), F.lit(None).cast("string").alias("merged_into")
+        ).unionByName(
+            retired.select("user_id", F.lit("").alias("anchor"), F.lit("retired").alias("status"), "merged_into")
+        )
+        rows = rows.select("*", run.alias("created_run"), run.alias("updated_run"))
         ref = self.refs["persons"]
         self.lake.ensure(ref)
         (
             self.lake.delta(ref)
             .alias("t")
-            .merge(check_schema(new, "identity_persons").alias("s"), "t.user_id = s.user_id")
+            .merge(check_schema(rows, "identity_persons").alias("s"), "t.user_id = s.user_id")
             .whenMatchedUpdate(
-                condition="t.status <> 'active' OR t.anchor <> s.anchor",
+                condition="s.status = 'active' AND (t.status <> 'active' OR t.anchor <> s.anchor)",
                 set={"status": "'active'", "anchor": "s.anchor", "merged_into": "NULL", "updated_run": "s.updated_run"},
             )
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        gone = retired.select("user_id", "merged_into", run.alias("updated_run"))
-        (
-            self.lake.delta(ref)
-            .alias("t")
-            .merge(gone.alias("s"), "t.user_id = s.user_id")
             .whenMatchedUpdate(
-                set={"status": "'retired'", "merged_into": "s.merged_into", "updated_run": "s.updated_run"}
+                condition="s.status = 'retired'",
+                set={"status": "'retired'", "merged_into": "s.merged_into", "updated_run": "s.updated_run"},
             )
+            .whenNotMatchedInsertAll(condition="s.status = 'active'")
             .execute()
         )
 
@@ -415,14 +416,12 @@ class IdentityGraph:
                 .execute()
             )
 
-    def _record_runs(self, mode: str, marks: dict, counts: dict, new_edges: dict, reads: dict | None = None) -> None:
+    def _record_runs(self, mode: str, marks: dict, counts: dict, new_edges: dict, newest: dict) -> None:
         now = datetime.now(UTC)
         rows = []
         for source in SOURCES:
-            mark = marks.get(source)
-            if reads is not None and counts[source]:
-                newest = reads[source].agg(F.max("_ingested_at")).first()[0]
-                mark = max(m for m in (mark, newest) if m is not None)
+            known = [m for m in (marks.get(source), newest[source]) if m is not None]
+            mark = max(known) if known else None
             rows.append((self.run.run_id, source, mode, mark, counts[source], new_edges.get(source, 0), now))
         frame = self.lake.spark.createDataFrame(
             rows, "run_id string, source string, mode string, watermark timestamp, rows_read long, new_edges long, "
