@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from datetime import UTC, datetime
 
@@ -114,6 +115,7 @@ def main() -> None:
         print(f"  {_quality(base, work)}", flush=True)
         rows = []
         for size in args.sizes:
+            shutil.rmtree(work / f"lake-{size}", ignore_errors=True)  # derived from the base world: built anew
             lake = Lake(spark, load_settings("local", [f"lake.root={work / f'lake-{size}'}"]))
             history = _land(base, lake, 0, size, None)
             full, full_s = timed(lambda lake=lake, size=size: _graph(lake, f"full-{size}"))

@@ -86,3 +86,28 @@ def test_probabilistic_edges_keep_their_probability_and_no_pii(world) -> None:
     model = lake.read(lake.ref("identity", "identity_match_model")).collect()
     emails = {u["email"].lower() for u in _truth(world, "users.csv")}
     assert len(model) == 1 and not any(e in model[0]["model_json"].lower() for e in emails)  # parameters only
+
+
+def test_new_records_scored_against_all_get_the_probabilities_of_a_full_scoring(world) -> None:
+    import json
+
+    from pyspark.sql import functions as F
+
+    from audiencelake.identity.matching import Matcher, match_records
+    from audiencelake.lake import RESTRICTED
+
+    lake = world["lake"]
+    crm = lake.read(lake.ref("silver", "crm_profiles"))
+    records = match_records(crm, lake.read(lake.ref(RESTRICTED, "crm_profiles_pii"))).localCheckpoint()
+    model = json.loads(lake.read(lake.ref("identity", "identity_match_model")).first()["model_json"])
+    matcher = Matcher.open(records, model)
+    try:
+        full = {(r["a"], r["b"]): r["match_probability"] for r in matcher.pairs(0.0).collect()}
+        new = records.where(F.col("unique_id") >= "C9").select("unique_id")  # duplicates and test accounts
+        new_ids = {r["unique_id"] for r in new.collect()}
+        part = {(r["a"], r["b"]): r["match_probability"] for r in matcher.pairs(0.0, new).collect()}
+    finally:
+        matcher.close()
+    expected = {pair: p for pair, p in full.items() if set(pair) & new_ids}
+    assert expected and part.keys() == expected.keys()
+    assert all(abs(part[pair] - p) < 1e-9 for pair, p in expected.items())

@@ -127,6 +127,9 @@ class Matcher:
         if new_ids is None:
             scored = [inference.predict(threshold_match_probability=threshold, warning_mode="never")]
         else:
+            # term frequencies over every record, as predict() computes them, so a pair scores the same either way
+            for column in self.linker._settings_obj._term_frequency_columns:
+                self.linker.table_management.compute_tf_table(column.unquote().name)
             new = self.records.join(new_ids, "unique_id", "left_semi")
             old = self.records.join(new_ids, "unique_id", "left_anti")
             new_sdf, old_sdf = self.db_api.register(new), self.db_api.register(old)
