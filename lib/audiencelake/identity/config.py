@@ -65,6 +65,7 @@ class Training(_Strict):
 class Matching(_Strict):
     enabled: bool = True
     threshold: float = Field(default=0.95, gt=0, lt=1)
+    evidence_max_customers: int = Field(default=3, ge=1)
     blocking_rules: list[list[str]] = Field(min_length=1)
     comparisons: list[Comparison] = Field(min_length=1)
     training: Training

@@ -106,7 +106,7 @@ class IdentityGraph:
             self._merge_edges(deterministic)
             touched = self._endpoints(deterministic).unionByName(sightings.select("node")).unionByName(dropped)
         nodes = self._update_nodes(sightings, touched)
-        # probabilistic edges last: the matcher ignores emails and phones that the guards found shared
+        # probabilistic edges last: the matcher ignores emails and phones of more customers than the evidence limit
         matches = self._match_edges(reads["crm_profiles"], nodes, full).withColumn("updated_run", run_id)
         matches = matches.localCheckpoint()
         if matches.limit(1).count():
@@ -158,8 +158,8 @@ class IdentityGraph:
         crm = self._silver("crm_profiles", None)
         restricted_ref = self.lake.ref(RESTRICTED, "crm_profiles_pii")
         self.lake.ensure(restricted_ref, "crm_profiles")
-        shared = nodes.where("shared").select("node")
-        records = match_records(crm, self.lake.read(restricted_ref), shared).localCheckpoint()
+        crowded = nodes.where(F.col("customers") > matching.evidence_max_customers).select("node")
+        records = match_records(crm, self.lake.read(restricted_ref), crowded).localCheckpoint()
         if records.count() < 2:
             return empty
         matcher = Matcher.open(records, self._model(records))

@@ -24,8 +24,9 @@ SPLINK_LOG_LEVEL = logging.WARNING
 def match_records(crm: DataFrame, restricted: DataFrame, shared: DataFrame | None = None) -> DataFrame:
     """The matcher's view of current CRM records: (unique_id, normalised names, email and its parts, birth date as
     text, city, hashes). Names and emails come from the PII-restricted table and never leave this step: the edges
-    carry customer ids and probabilities only. An email or phone among the `shared` nodes (node keys) is left out,
-    as the deterministic guards leave it out: a test account's address is no evidence that two records match."""
+    carry customer ids and probabilities only. An email or phone among the `shared` nodes (node keys: those linked
+    to more customers than matching.evidence_max_customers) is left out: a test account's address is no evidence
+    that two records match."""
     pii = restricted.select("customer_id", "first_name", "last_name", "email")
     base = crm.select("customer_id", "birth_date", "city", "email_hash", "phone_hash")
     if shared is not None:

@@ -40,35 +40,40 @@ def _typo(rng: np.random.Generator, word: str) -> str:
     return word[:i] + "aeiou"[int(rng.integers(5))] + word[i + 1 :]  # replace one
 
 
+# What can differ between a person's two CRM records, and how many of these kinds one duplicate shows (most
+# differ in one or two fields; a record differing in everything is no longer recognisable, by anyone)
+NOISE = ("typo", "swapped_names", "email", "moved", "phone")
+NOISE_KINDS = (1, 2, 3)
+NOISE_KIND_WEIGHTS = (0.45, 0.4, 0.15)
+
+
 def _duplicate(rng: np.random.Generator, p: Person, start: date, days: int, end: date) -> tuple[dict, list[str]]:
     v = dict(p.crm_versions[-1])
+    kinds = set(rng.choice(NOISE, size=int(rng.choice(NOISE_KINDS, p=NOISE_KIND_WEIGHTS)), replace=False).tolist())
     noise = []
     first, last = v["first_name"], v["last_name"]
-    if rng.random() < 0.5:
+    if "typo" in kinds:
         first, last = (_typo(rng, first), last) if rng.random() < 0.5 else (first, _typo(rng, last))
         noise.append("typo")
-    if rng.random() < 0.3:
+    if "swapped_names" in kinds:
         first, last = last, first
         noise.append("swapped_names")
     local, domain = v["email"].lower().split("@")
-    roll = rng.random()
-    if roll < 0.5:
+    email = v["email"]
+    if "email" in kinds and rng.random() < 0.6:
         email = f"{local}@{next(d for d in np.roll(EMAIL_DOMAINS, -int(rng.integers(1, 4))) if d != domain)}"
         noise.append("email_domain")
-    elif roll < 0.75:
+    elif "email" in kinds:
         email = f"{first.lower()}{int(rng.integers(10, 99))}@{EMAIL_DOMAINS[int(rng.integers(len(EMAIL_DOMAINS)))]}"
         noise.append("old_email")
-    else:
-        email = v["email"]
-    if rng.random() < 0.4:
+    if "moved" in kinds:
         v["city"] = next(c for c, _ in np.roll(np.array(CITIES, dtype=object), -int(rng.integers(1, 5)), axis=0)
                          if c != v["city"])  # fmt: skip
         noise.append("moved")
-    roll = rng.random()
-    if roll < 0.3:
+    if "phone" in kinds and rng.random() < 0.5:
         v["phone"] = None
         noise.append("no_phone")
-    elif roll < 0.6:
+    elif "phone" in kinds:
         v["phone"] = f"1{int(rng.integers(30, 90))}{int(rng.integers(10**8)):08d}"
         noise.append("new_phone")
     signup = date.fromisoformat(v["signup_date"])

@@ -28,9 +28,9 @@ from audiencelake.synth.people import Person, draw_people
 DEFAULT_END = date(2026, 10, 31)
 # Bumped whenever the generator's output for a given spec changes (2: planted price drops; 3: expected order
 # values in truth, purchase rates doubled; 4: a zero-effect campaign, caused orders in truth; 5: CRM duplicates,
-# family devices and test accounts, truth/persons.csv), so that a folder holding an older world is not mistaken
-# for the world a spec asks for.
-GENERATOR_VERSION = 5
+# family devices and test accounts, truth/persons.csv; 6: one to three kinds of noise per duplicate), so that a
+# folder holding an older world is not mistaken for the world a spec asks for.
+GENERATOR_VERSION = 6
 SHANGHAI = timezone(timedelta(hours=8))
 ORDER_COLUMNS = ["order_no", "line", "type", "customer", "created_at", "sku", "category", "qty", "price", "discount",
                  "channel"]  # fmt: skip
