@@ -9,10 +9,9 @@ next, the high-water mark last, so a re-run after a crash reads the same rows ag
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -20,13 +19,13 @@ from pyspark.sql import functions as F
 from audiencelake.identity import edges as E
 from audiencelake.identity.components import connected_components
 from audiencelake.identity.config import IdentityConfig, load_identity_config
-from audiencelake.identity.matching import Matcher, match_records, splink_settings
+from audiencelake.identity.graph_writes import SOURCES, GraphWrites
+from audiencelake.identity.match_edges import MatchEdges
 from audiencelake.identity.persons import assign_ids
-from audiencelake.lake import RESTRICTED, Lake, check_schema
+from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
-SOURCES = ("clickstream_events", "crm_profiles")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class GraphStats:
     shared_identifiers: int
 
 
-class IdentityGraph:
+class IdentityGraph(MatchEdges, GraphWrites):
     """The identity tables of one lake and the steps of one run."""
 
     def __init__(self, lake: Lake, run: Run, config: IdentityConfig | None = None) -> None:
@@ -145,58 +144,6 @@ class IdentityGraph:
     @staticmethod
     def _endpoints(edges: DataFrame) -> DataFrame:
         return edges.select(F.col("src").alias("node")).unionByName(edges.select(F.col("dst").alias("node")))
-
-    def _match_edges(self, changed_crm: DataFrame, nodes: DataFrame, full: bool) -> DataFrame:
-        """crm_match edges for the new or changed CRM records (all records on a rebuild)."""
-        empty = self.lake.spark.createDataFrame(
-            [], "src string, dst string, source string, first_seen timestamp, last_seen timestamp, "
-            "match_probability double"
-        )  # fmt: skip
-        matching = self.config.matching
-        if not matching.enabled or (not full and changed_crm.limit(1).count() == 0):
-            return empty
-        crm = self._silver("crm_profiles", None)
-        restricted_ref = self.lake.ref(RESTRICTED, "crm_profiles_pii")
-        self.lake.ensure(restricted_ref, "crm_profiles")
-        crowded = nodes.where(F.col("customers") > matching.evidence_max_customers).select("node")
-        records = match_records(crm, self.lake.read(restricted_ref), crowded).localCheckpoint()
-        if records.count() < 2:
-            return empty
-        matcher = Matcher.open(records, self._model(records))
-        new_ids = None if full else changed_crm.select(F.col("customer_id").alias("unique_id")).distinct()
-        pairs = matcher.pairs(matching.threshold, new_ids)
-        seen = crm.select("customer_id", "updated_at")
-        edges = (
-            pairs.join(seen.toDF("a", "a_seen"), "a")
-            .join(seen.toDF("b", "b_seen"), "b")
-            .select(
-                F.concat(F.lit("c:"), "a").alias("src"),
-                F.concat(F.lit("c:"), "b").alias("dst"),
-                F.lit("crm_match").alias("source"),
-                F.greatest("a_seen", "b_seen").alias("first_seen"),
-                F.greatest("a_seen", "b_seen").alias("last_seen"),
-                "match_probability",
-            )
-            .localCheckpoint()
-        )
-        matcher.close()
-        return edges
-
-    def _model(self, records: DataFrame):
-        """The latest trained Splink model, or a new one trained on `records` (and stored) when there is none or
-        `identity.retrain` is set."""
-        stored = self._table("match_model").orderBy(F.desc("trained_at"), F.desc("trained_run")).limit(1).collect()
-        if stored and not self.lake.settings.identity.retrain:
-            return json.loads(stored[0]["model_json"])
-        matching = self.config.matching
-        trainer = Matcher.open(records, splink_settings(matching))
-        model = trainer.train(matching)
-        trainer.close()
-        row = [(self.run.run_id, datetime.now(UTC), records.count(), json.dumps(model, sort_keys=True))]
-        frame = self.lake.spark.createDataFrame(row, "trained_run string, trained_at timestamp, records long, "
-                                                "model_json string")  # fmt: skip
-        self.lake.merge_upsert(check_schema(frame, "identity_match_model"), self.refs["match_model"], ["trained_run"])
-        return model
 
     def _count_new(self, incoming: DataFrame) -> dict[str, int]:
         existing = self._table("edges").select("src", "dst", "source", "first_seen", "last_seen")
@@ -325,110 +272,6 @@ class IdentityGraph:
         )
         # materialised now: the map is rewritten before the events are relabelled against these old ids
         return scope, active.unionByName(loops), old.localCheckpoint()
-
-    def _write_persons(self, issued: DataFrame, retired: DataFrame) -> None:
-        """One MERGE: issued ids become (again) active, retired ids record what they merged into."""
-        run = F.lit(self.run.run_id)
-        rows = issued.select(
-            "user_id", "anchor", F.lit("active").alias("status"), F.lit(None).cast("string").alias("merged_into")
-        ).unionByName(
-            retired.select("user_id", F.lit("").alias("anchor"), F.lit("retired").alias("status"), "merged_into")
-        )
-        rows = rows.select("*", run.alias("created_run"), run.alias("updated_run"))
-        ref = self.refs["persons"]
-        self.lake.ensure(ref)
-        (
-            self.lake.delta(ref)
-            .alias("t")
-            .merge(check_schema(rows, "identity_persons").alias("s"), "t.user_id = s.user_id")
-            .whenMatchedUpdate(
-                condition="s.status = 'active' AND (t.status <> 'active' OR t.anchor <> s.anchor)",
-                set={"status": "'active'", "anchor": "s.anchor", "merged_into": "NULL", "updated_run": "s.updated_run"},
-            )
-            .whenMatchedUpdate(
-                condition="s.status = 'retired'",
-                set={"status": "'retired'", "merged_into": "s.merged_into", "updated_run": "s.updated_run"},
-            )
-            .whenNotMatchedInsertAll(condition="s.status = 'active'")
-            .execute()
-        )
-
-    def _write_changes(self, changes: DataFrame) -> None:
-        """Log the merges and splits (keyed by run, change and resulting id: a re-run writes the same rows)."""
-        if not changes.limit(1).count():
-            return
-        rows = changes.select(
-            F.lit(self.run.run_id).alias("run_id"),
-            "change",
-            F.col("old_ids").cast("array<string>").alias("old_ids"),
-            "new_id",
-            F.when(
-                F.col("change") == "merge",
-                F.lit("persons joined by new or changed edges (logins, CRM identifiers or probabilistic CRM matches)"),
-            )  # fmt: skip
-            .otherwise(F.lit("edges removed or identifiers became shared; this part left the person"))
-            .alias("reason"),
-            F.col("nodes").cast("int").alias("nodes"),
-            F.lit(datetime.now(UTC)).cast("timestamp").alias("changed_at"),
-        )
-        ref = self.refs["changes"]
-        self.lake.ensure(ref)
-        self.lake.merge_upsert(check_schema(rows, "identity_changes"), ref, ["run_id", "change", "new_id"])
-
-    def _write_map(self, assigned: DataFrame, nodes: DataFrame, full: bool) -> None:
-        rows = assigned.join(nodes.select("node", "id_type", "identifier"), "node").select(
-            "node", "identifier", "id_type", "component", "user_id", "customers_in_component"
-        )
-        rows = check_schema(rows, "identity_map")
-        if full or not self.lake.exists(self.map_ref) or "node" not in self.lake.read(self.map_ref).columns:
-            self.lake.overwrite(rows, self.map_ref)
-        else:
-            self.lake.merge_upsert(rows, self.map_ref, ["node"])
-
-    def _relabel_events(self, old: DataFrame, assigned: DataFrame, after: datetime | None) -> None:
-        """Set `user_id` on the clickstream events whose cookie changed person, and on the events ingested since
-        `after` (all events on a rebuild)."""
-        anon = assigned.where(F.col("node").startswith("a:")).select(
-            "node", F.expr("substring(node, 3)").alias("anonymous_id"), F.col("user_id").alias("new_user_id")
-        )
-        events = self._silver("clickstream_events", None).select(
-            "event_id", "event_date", "anonymous_id", "user_id", "_ingested_at"
-        )
-        if after is not None:
-            moved = anon.join(old, "node", "left").where(~F.col("new_user_id").eqNullSafe(F.col("user_id")))
-            events = events.join(F.broadcast(moved.select("anonymous_id")), "anonymous_id", "left_semi").unionByName(
-                events.where(F.col("_ingested_at") > F.lit(after))
-            )
-        changed = (
-            events.join(anon.drop("node"), "anonymous_id", "left")
-            .where(~F.col("user_id").eqNullSafe(F.col("new_user_id")))
-            .select("event_id", "event_date", "new_user_id")
-            .distinct()
-            .localCheckpoint()
-        )
-        self.events_relabelled = changed.count()
-        if self.events_relabelled:
-            (
-                self.lake.delta(self.lake.ref("silver", "clickstream_events"))
-                .alias("t")
-                .merge(changed.alias("s"), "t.event_date = s.event_date AND t.event_id = s.event_id")
-                .whenMatchedUpdate(set={"user_id": "s.new_user_id"})
-                .execute()
-            )
-
-    def _record_runs(self, mode: str, marks: dict, counts: dict, new_edges: dict, newest: dict) -> None:
-        now = datetime.now(UTC)
-        rows = []
-        for source in SOURCES:
-            known = [m for m in (marks.get(source), newest[source]) if m is not None]
-            mark = max(known) if known else None
-            rows.append((self.run.run_id, source, mode, mark, counts[source], new_edges.get(source, 0), now))
-        frame = self.lake.spark.createDataFrame(
-            rows, "run_id string, source string, mode string, watermark timestamp, rows_read long, new_edges long, "
-            "recorded_at timestamp"
-        )  # fmt: skip
-        self.lake.ensure(self.refs["runs"])
-        self.lake.merge_upsert(check_schema(frame, "identity_runs"), self.refs["runs"], ["run_id", "source"])
 
     def _person_counts(self) -> tuple[int, int]:
         persons = self._table("persons").where(F.col("status") == "active").count()

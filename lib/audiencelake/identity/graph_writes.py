@@ -1,0 +1,121 @@
+"""The identity graph's outputs: persons, the change log, the identity map, the relabelled clickstream events and
+the run's high-water marks. Mixed into identity.graph.IdentityGraph."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from audiencelake.lake import check_schema
+
+SOURCES = ("clickstream_events", "crm_profiles")  # the silver tables identity reads
+
+
+class GraphWrites:
+    """Needs `lake`, `run`, `refs`, `map_ref` and `_silver` (IdentityGraph provides them)."""
+
+    def _write_persons(self, issued: DataFrame, retired: DataFrame) -> None:
+        """One MERGE: issued ids become (again) active, retired ids record what they merged into."""
+        run = F.lit(self.run.run_id)
+        rows = issued.select(
+            "user_id", "anchor", F.lit("active").alias("status"), F.lit(None).cast("string").alias("merged_into")
+        ).unionByName(
+            retired.select("user_id", F.lit("").alias("anchor"), F.lit("retired").alias("status"), "merged_into")
+        )
+        rows = rows.select("*", run.alias("created_run"), run.alias("updated_run"))
+        ref = self.refs["persons"]
+        self.lake.ensure(ref)
+        (
+            self.lake.delta(ref)
+            .alias("t")
+            .merge(check_schema(rows, "identity_persons").alias("s"), "t.user_id = s.user_id")
+            .whenMatchedUpdate(
+                condition="s.status = 'active' AND (t.status <> 'active' OR t.anchor <> s.anchor)",
+                set={"status": "'active'", "anchor": "s.anchor", "merged_into": "NULL", "updated_run": "s.updated_run"},
+            )
+            .whenMatchedUpdate(
+                condition="s.status = 'retired'",
+                set={"status": "'retired'", "merged_into": "s.merged_into", "updated_run": "s.updated_run"},
+            )
+            .whenNotMatchedInsertAll(condition="s.status = 'active'")
+            .execute()
+        )
+
+    def _write_changes(self, changes: DataFrame) -> None:
+        """Log the merges and splits (keyed by run, change and resulting id: a re-run writes the same rows)."""
+        if not changes.limit(1).count():
+            return
+        rows = changes.select(
+            F.lit(self.run.run_id).alias("run_id"),
+            "change",
+            F.col("old_ids").cast("array<string>").alias("old_ids"),
+            "new_id",
+            F.when(
+                F.col("change") == "merge",
+                F.lit("persons joined by new or changed edges (logins, CRM identifiers or probabilistic CRM matches)"),
+            )  # fmt: skip
+            .otherwise(F.lit("edges removed or identifiers became shared; this part left the person"))
+            .alias("reason"),
+            F.col("nodes").cast("int").alias("nodes"),
+            F.lit(datetime.now(UTC)).cast("timestamp").alias("changed_at"),
+        )
+        ref = self.refs["changes"]
+        self.lake.ensure(ref)
+        self.lake.merge_upsert(check_schema(rows, "identity_changes"), ref, ["run_id", "change", "new_id"])
+
+    def _write_map(self, assigned: DataFrame, nodes: DataFrame, full: bool) -> None:
+        rows = assigned.join(nodes.select("node", "id_type", "identifier"), "node").select(
+            "node", "identifier", "id_type", "component", "user_id", "customers_in_component"
+        )
+        rows = check_schema(rows, "identity_map")
+        if full or not self.lake.exists(self.map_ref) or "node" not in self.lake.read(self.map_ref).columns:
+            self.lake.overwrite(rows, self.map_ref)
+        else:
+            self.lake.merge_upsert(rows, self.map_ref, ["node"])
+
+    def _relabel_events(self, old: DataFrame, assigned: DataFrame, after: datetime | None) -> None:
+        """Set `user_id` on the clickstream events whose cookie changed person, and on the events ingested since
+        `after` (all events on a rebuild)."""
+        anon = assigned.where(F.col("node").startswith("a:")).select(
+            "node", F.expr("substring(node, 3)").alias("anonymous_id"), F.col("user_id").alias("new_user_id")
+        )
+        events = self._silver("clickstream_events", None).select(
+            "event_id", "event_date", "anonymous_id", "user_id", "_ingested_at"
+        )
+        if after is not None:
+            moved = anon.join(old, "node", "left").where(~F.col("new_user_id").eqNullSafe(F.col("user_id")))
+            events = events.join(F.broadcast(moved.select("anonymous_id")), "anonymous_id", "left_semi").unionByName(
+                events.where(F.col("_ingested_at") > F.lit(after))
+            )
+        changed = (
+            events.join(anon.drop("node"), "anonymous_id", "left")
+            .where(~F.col("user_id").eqNullSafe(F.col("new_user_id")))
+            .select("event_id", "event_date", "new_user_id")
+            .distinct()
+            .localCheckpoint()
+        )
+        self.events_relabelled = changed.count()
+        if self.events_relabelled:
+            (
+                self.lake.delta(self.lake.ref("silver", "clickstream_events"))
+                .alias("t")
+                .merge(changed.alias("s"), "t.event_date = s.event_date AND t.event_id = s.event_id")
+                .whenMatchedUpdate(set={"user_id": "s.new_user_id"})
+                .execute()
+            )
+
+    def _record_runs(self, mode: str, marks: dict, counts: dict, new_edges: dict, newest: dict) -> None:
+        now = datetime.now(UTC)
+        rows = []
+        for source in SOURCES:
+            known = [m for m in (marks.get(source), newest[source]) if m is not None]
+            mark = max(known) if known else None
+            rows.append((self.run.run_id, source, mode, mark, counts[source], new_edges.get(source, 0), now))
+        frame = self.lake.spark.createDataFrame(
+            rows, "run_id string, source string, mode string, watermark timestamp, rows_read long, new_edges long, "
+            "recorded_at timestamp"
+        )  # fmt: skip
+        self.lake.ensure(self.refs["runs"])
+        self.lake.merge_upsert(check_schema(frame, "identity_runs"), self.refs["runs"], ["run_id", "source"])
