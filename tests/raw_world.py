@@ -62,6 +62,7 @@ class RawWorld:
     social: list[dict] = field(default_factory=list)
     crm: dict[str, dict] = field(default_factory=dict)
     anon_user: dict[str, str] = field(default_factory=dict)
+    person: dict[str, str] = field(default_factory=dict)  # CRM customer id -> planted person (truth/persons.csv)
 
 
 def read_orders(landing: Path) -> list[dict]:
@@ -100,6 +101,8 @@ def read_touches(landing: Path) -> list[dict]:
 
 def read_world(landing: Path, truth: Path) -> RawWorld:
     w = RawWorld(orders=read_orders(landing))
+    with open(truth / "persons.csv", newline="") as fh:
+        w.person = {r["customer_id"]: r["person_id"] for r in csv.DictReader(fh)}
     for anon in csv.DictReader(open(truth / "identities.csv", newline="")):
         if anon["customer_id"]:
             w.anon_user[anon["anonymous_id"]] = anon["customer_id"]
@@ -171,7 +174,7 @@ class ExpectedTags:
     """The default catalogue's tags, computed from the raw world as of a date."""
 
     def __init__(self, world: RawWorld, as_of: date) -> None:
-        self.as_of = as_of
+        self.as_of, self.person = as_of, world.person
         self.end = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
         self.orders = self._group(world.orders)
         self.touches = self._group(world.touches)
@@ -179,7 +182,15 @@ class ExpectedTags:
         visible = [e for e in world.events if e["ts"] < self.end and e["user"]]
         self.events = self._group(visible)
         self.session_starts = self._group(_sessions(visible))
-        self.crm = {k: v for k, v in world.crm.items() if v["signup_date"] <= as_of.isoformat()}
+        # a person's CRM attributes come from their latest record signed up by the as-of date
+        self.crm: dict[str, dict] = {}
+        for customer, row in world.crm.items():
+            person = self.person.get(customer, customer)
+            known = self.crm.get(person)
+            if row["signup_date"] <= as_of.isoformat() and (
+                known is None or _utc(row["updated_at"]) > _utc(known["updated_at"])
+            ):
+                self.crm[person] = row
         self.item_lines: dict[str, list[dict]] = defaultdict(list)
         for o in world.orders:
             if o["ts"] < self.end:
@@ -195,7 +206,7 @@ class ExpectedTags:
         out: dict[str, list[dict]] = defaultdict(list)
         for r in rows:
             if r["ts"] < self.end and r["user"]:
-                out[r["user"]].append(r)
+                out[self.person.get(r["user"], r["user"])].append(r)
         return out
 
     def within(self, rows: list[dict], days: int | None) -> list[dict]:

@@ -19,10 +19,10 @@ from conftest import lake_settings
 
 AS_OF = date(2026, 10, 31)
 BASE = "user_id string, lifetime_spend double, city string, preferred_hour int, _consent_email boolean, " \
-       "_email_hash string, _phone_hash string"  # fmt: skip
+       "_email_hash string, _phone_hash string, _email_hashes array<string>, _phone_hashes array<string>"  # fmt: skip
 PEOPLE = [
     ("u1", 50.0, "Xiamen", 9, False, "h1", None),  # no consent to email
-    ("u2", 60.0, "Xiamen", 9, True, "h2", None),  # suppressed by email hash
+    ("u2", 60.0, "Xiamen", 9, True, "h2new", None),  # suppressed by the email hash of an older, merged record
     ("u3", 70.0, "Xiamen", 9, True, "h3", None),  # two sends in the cap's 7 days
     ("u4", 80.0, "Xiamen", 10, True, "h4", None),  # two sends, but 10 days ago
     ("u5", 5.0, "Xiamen", 9, True, "h5", None),  # spend below the rule's floor
@@ -46,11 +46,15 @@ RAW = {
 }  # fmt: skip
 
 
+# every person's CRM email and phone hashes (the merged older record of u2 too)
+PEOPLE = [(*p, ["h2", "h2new"] if p[0] == "u2" else [p[5]] if p[5] else [], []) for p in PEOPLE]
+
+
 def touches(spark):
-    rows = [(f"t{i}", user, "C1", "email", "send", datetime(*day, 10), "treatment", date(*day))
+    rows = [(f"t{i}", user, user, "C1", "email", "send", datetime(*day, 10), "treatment", date(*day))
             for i, (user, day) in enumerate([("u3", (2026, 10, 27)), ("u3", (2026, 10, 30)),
                                              ("u4", (2026, 10, 20)), ("u4", (2026, 10, 21))])]  # fmt: skip
-    schema = "touch_id string, customer_id string, campaign_id string, channel string, touch_type string, " \
+    schema = "touch_id string, customer_id string, user_id string, campaign_id string, channel string, touch_type string, " \
              "touch_ts timestamp, group string, touch_date date"  # fmt: skip
     return spark.createDataFrame(rows, schema)
 

@@ -4,6 +4,7 @@ change log, relabelled events, and incremental runs giving the same graph as a r
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
@@ -29,9 +30,15 @@ def _event(eid, ts, anon, device=None, login=None):
 
 
 def _crm(cid, email, signup, updated):
-    return {"customer_id": cid, "email_hash": email, "phone_hash": f"ph-{cid}", "signup_date": signup,
+    return {"customer_id": cid, "user_id": cid, "email_hash": email, "phone_hash": f"ph-{cid}", "signup_date": signup,
             "updated_at": updated, "consent_email": True, "consent_sms": True, "consent_push": True,
             "consent_ads": True}  # fmt: skip
+
+
+def _order(oid, cid, ts):  # user_id as ingest sets it from the map: C2 is still C2's own person then
+    return {"order_id": oid, "line_no": 1, "line_type": "purchase", "customer_id": cid, "user_id": cid,
+            "order_ts": ts, "order_date": ts.date(), "item_id": "I1", "quantity": 1, "unit_price": Decimal("9.90"),
+            "discount": Decimal("0.00"), "amount": Decimal("9.90")}  # fmt: skip
 
 
 BATCHES = [
@@ -42,6 +49,7 @@ BATCHES = [
             _event("E2", T[0], "a2", "d2", "C2"),
             _event("E3", T[0], "a3", "d3"),
         ],
+        "orders": [_order("O1", "C1", T[0]), _order("O2", "C2", T[0])],
     },
     {  # the visitor logs in as C2; a family tablet serves C1 and C2 (shared: links nothing)
         "crm": [],
@@ -51,13 +59,18 @@ BATCHES = [
             _event("E6", T[1], "a10", "d9", "C2"),
         ],
     },
-    {"crm": [_crm("C2", "e1", date(2026, 2, 1), T[2])], "events": []},  # C2 now gives C1's email: merge
+    {  # C2 now gives C1's email: merge (and C2 orders again in the same batch)
+        "crm": [_crm("C2", "e1", date(2026, 2, 1), T[2])],
+        "events": [],
+        "orders": [_order("O3", "C2", T[2])],
+    },
     {"crm": [_crm("C2", "e2", date(2026, 2, 1), T[3])], "events": []},  # and takes it back: split
 ]
 
 
 def _land(lake: Lake, batch: dict, ingested: datetime) -> None:
-    for table, rows in (("crm_profiles", batch["crm"]), ("clickstream_events", batch["events"])):
+    tables = ("crm_profiles", batch["crm"]), ("clickstream_events", batch["events"]), ("orders", batch.get("orders"))
+    for table, rows in tables:
         if not rows:
             continue
         schema = contract(table).table_schema()
@@ -97,18 +110,26 @@ def _events(lake: Lake) -> dict[str, str | None]:
     return {r["event_id"]: r["user_id"] for r in lake.read(lake.ref("silver", "clickstream_events")).collect()}
 
 
+def _customer_rows(lake: Lake) -> dict[str, str]:
+    """user_id of every order line and CRM record, by order id or customer id."""
+    orders = lake.read(lake.ref("silver", "orders")).collect()
+    crm = lake.read(lake.ref("silver", "crm_profiles")).collect()
+    return {r["order_id"]: r["user_id"] for r in orders} | {r["customer_id"]: r["user_id"] for r in crm}
+
+
 @pytest.fixture(scope="module")
 def history(spark, tmp_path_factory):
     """One lake taken through the four batches, one identity run after each; the map after every run."""
     root = tmp_path_factory.mktemp("identity-graph")
     lake = Lake(spark, lake_settings(root))
-    maps, stats, events = [], [], []
+    maps, stats, events, customers = [], [], [], []
     for k, batch in enumerate(BATCHES):
         _land(lake, batch, T[k])
         stats.append(_run(lake, f"r{k + 1}"))
         maps.append(_users(lake))
         events.append(_events(lake))
-    return {"lake": lake, "root": root, "maps": maps, "stats": stats, "events": events}
+        customers.append(_customer_rows(lake))
+    return {"lake": lake, "root": root, "maps": maps, "stats": stats, "events": events, "customers": customers}
 
 
 def test_first_run_builds_persons_from_logins_and_crm(history) -> None:
@@ -141,6 +162,9 @@ def test_merge_keeps_the_oldest_id_and_split_gives_the_id_back(history) -> None:
     assert split["c:C1"] == "C1" and split["c:C2"] == split["a:a2"] == split["a:a3"] == "C2"
     assert split["e:e1"] == "C1" and split["e:e2"] == "C2"
     assert history["events"][3]["E2"] == "C2"
+    assert history["customers"][0] == {"O1": "C1", "O2": "C2", "C1": "C1", "C2": "C2"}
+    assert history["customers"][2] == {"O1": "C1", "O2": "C1", "O3": "C1", "C1": "C1", "C2": "C1"}  # new O3 too
+    assert history["customers"][3] == {"O1": "C1", "O2": "C2", "O3": "C2", "C1": "C1", "C2": "C2"}
     assert _changes(lake) == [("r3", "merge", ("C1", "C2"), "C1"), ("r4", "split", ("C1",), "C2")]
     persons = {r["user_id"]: r for r in lake.read(lake.ref("identity", "identity_persons")).collect()}
     assert persons["C2"]["status"] == "active" and persons["C2"]["merged_into"] is None
@@ -154,9 +178,9 @@ def test_ids_do_not_move_without_a_merge_or_split(history) -> None:
 
 def test_a_run_without_new_rows_changes_nothing(history) -> None:
     lake = history["lake"]
-    before = (_map(lake), _changes(lake), _events(lake))
+    before = (_map(lake), _changes(lake), _events(lake), _customer_rows(lake))
     stats = _run(lake, "r5")
-    assert stats.rows_read == 0 and (_map(lake), _changes(lake), _events(lake)) == before
+    assert stats.rows_read == 0 and (_map(lake), _changes(lake), _events(lake), _customer_rows(lake)) == before
 
 
 def test_rebuild_and_a_fresh_lake_give_the_incremental_graph(history, spark, tmp_path) -> None:
@@ -165,11 +189,13 @@ def test_rebuild_and_a_fresh_lake_give_the_incremental_graph(history, spark, tmp
     rebuilt_lake = Lake(spark, lake_settings(history["root"], "identity.rebuild=true"))
     assert _run(rebuilt_lake, "r6").mode == "full"
     assert _map(rebuilt_lake) == incremental
+    assert _customer_rows(rebuilt_lake) == history["customers"][3]
     fresh = Lake(spark, lake_settings(tmp_path))
     for k, batch in enumerate(BATCHES):
         _land(fresh, batch, T[k])
     assert _run(fresh, "all").mode == "full"
     assert _map(fresh) == incremental
+    assert _customer_rows(fresh) == history["customers"][3] and _events(fresh) == _events(lake)
     assert _changes(fresh) == []  # nothing was ever merged in the fresh lake: all of it arrived at once
 
 

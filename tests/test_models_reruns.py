@@ -67,8 +67,9 @@ def test_an_order_after_the_reference_date_changes_the_label_not_the_features(mo
     template = lake.read(orders_ref).where("line_type = 'purchase'").limit(1)
     late = template.select(
         F.lit("O-LATE-1").alias("order_id"),
-        *[c for c in template.columns if c not in ("order_id", "customer_id", "order_ts", "order_date")],
+        *[c for c in template.columns if c not in ("order_id", "customer_id", "user_id", "order_ts", "order_date")],
         F.lit(user).alias("customer_id"),
+        F.lit(user).alias("user_id"),
         F.lit(moment).cast("timestamp").alias("order_ts"),
         F.lit(moment.date()).alias("order_date"),
     ).select(*template.columns)

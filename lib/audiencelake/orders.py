@@ -13,7 +13,7 @@ def purchases(lake: Lake) -> DataFrame:
     return (
         lake.read(lake.ref("silver", "orders"))
         .where(F.col("line_type") == "purchase")
-        .groupBy(F.col("customer_id").alias("user_id"), "order_id")
+        .groupBy("user_id", "order_id")
         .agg(
             F.min("order_date").alias("order_date"),
             F.sum(F.col("quantity") * F.col("unit_price") - F.col("discount")).cast("double").alias("value"),

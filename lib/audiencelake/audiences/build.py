@@ -51,12 +51,15 @@ def needed(definitions: Definitions, names: list[str] | None) -> list[str]:
 
 
 def suppressed_users(base: DataFrame, suppression: DataFrame | None) -> DataFrame:
-    """user_id of everyone on the suppression list, by user id or by email or phone hash."""
+    """user_id of everyone on the suppression list, by user id or by the email or phone hash of any of their CRM
+    records (`_email_hashes`, `_phone_hashes`)."""
     if suppression is None:
         return base.sparkSession.createDataFrame([], "user_id string")
     by_id = suppression.where("id_type = 'user_id'").select(F.col("id_value").alias("user_id"))
     by_hash = [
-        base.join(suppression.where(f"id_type = '{kind}'"), F.col(f"_{kind}") == F.col("id_value")).select("user_id")
+        base.select("user_id", F.explode(f"_{kind}es").alias("_hash"))
+        .join(suppression.where(f"id_type = '{kind}'"), F.col("_hash") == F.col("id_value"))
+        .select("user_id")
         for kind in ("email_hash", "phone_hash")
     ]
     return by_id.unionByName(by_hash[0]).unionByName(by_hash[1]).distinct()
@@ -72,7 +75,7 @@ def capped_users(touches: DataFrame | None, audience: Audience, as_of: date) -> 
         touches.where(F.col("channel") == audience.channel)
         .where(F.col("touch_type").isin(*TOUCHES) & (F.col("group") == "treatment"))
         .where(F.col("touch_date").between(F.lit(start), F.lit(as_of)))
-        .groupBy(F.col("customer_id").alias("user_id"))
+        .groupBy("user_id")
         .count()
         .where(F.col("count") >= cap.max_touches)
         .select("user_id")

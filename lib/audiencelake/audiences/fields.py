@@ -118,10 +118,14 @@ def audience_base(inputs: Inputs, as_of: date, fields: list[str]) -> DataFrame:
     crm = inputs.read("silver.crm_profiles")
     if crm is None:
         raise AudiencelakeError("silver.crm_profiles does not exist; consent is unknown, so no audience can be built")
-    contact = crm.select(
-        F.col("customer_id").alias("user_id"),
-        *[F.col(f"consent_{c}").alias(f"_consent_{c}") for c in ("email", "sms", "push", "ads")],
-        F.col("email_hash").alias("_email_hash"),
-        F.col("phone_hash").alias("_phone_hash"),
+    # a person merged from several CRM records: an opt-out on any record holds, the latest record's email and
+    # phone are the ones to reach, and every record's email and phone hashes are checked against suppression
+    latest = F.struct("updated_at", "customer_id")
+    contact = crm.groupBy("user_id").agg(
+        *[F.bool_and(f"consent_{c}").alias(f"_consent_{c}") for c in ("email", "sms", "push", "ads")],
+        F.max_by("email_hash", latest).alias("_email_hash"),
+        F.max_by("phone_hash", latest).alias("_phone_hash"),
+        F.collect_set("email_hash").alias("_email_hashes"),
+        F.collect_set("phone_hash").alias("_phone_hashes"),
     )
     return base.join(contact, "user_id", "left")

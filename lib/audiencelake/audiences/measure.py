@@ -70,7 +70,7 @@ def campaign_groups(lake: Lake, window_days: int, campaign_id: str | None = None
         .where("groups = 2")
         .withColumn("window_end", F.date_add("window_start", window_days - 1))
     )
-    users = touches.groupBy("campaign_id", F.col("customer_id").alias("user_id")).agg(F.max("group").alias("group"))
+    users = touches.groupBy("campaign_id", "user_id").agg(F.max("group").alias("group"))
     return users.join(campaigns, "campaign_id").select(
         F.col("campaign_id").alias("name"), "user_id", "group", "window_start", "window_end"
     )

@@ -10,6 +10,8 @@ next, the high-water mark last, so a re-run after a crash reads the same rows ag
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,7 +52,15 @@ class IdentityGraph(MatchEdges, GraphWrites):
         self.refs = {name: lake.ref("identity", f"identity_{name}") for name in
                      ("edges", "nodes", "persons", "changes", "runs", "match_model")}  # fmt: skip
         self.map_ref = lake.ref("ops", "identity_map")
-        self.events_relabelled = 0
+        self.relabelled: dict[str, int] = {}  # silver table -> rows given another user_id by the last update
+        self.timings: dict[str, float] = {}  # seconds per step of the last update, for logs and benchmarks
+
+    @contextmanager
+    def _step(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        log.info("identity step %s: %.1f s", name, self.timings[name])
 
     # ---- state -------------------------------------------------------------------------------------------------
     def _table(self, name: str) -> DataFrame:
@@ -85,47 +95,55 @@ class IdentityGraph(MatchEdges, GraphWrites):
             persons, shared = self._person_counts()
             return GraphStats(mode, 0, 0, 0, persons, 0, 0, shared)
 
-        click_pairs = E.clickstream_pairs(reads["clickstream_events"])
-        crm_pairs = E.crm_pairs(reads["crm_profiles"])
-        changed_customers = reads["crm_profiles"].select(F.concat(F.lit("c:"), "customer_id").alias("node"))
-        run_id = F.lit(self.run.run_id)
-        deterministic = (
-            E.edges_from_pairs(click_pairs, "clickstream")
-            .unionByName(E.edges_from_pairs(crm_pairs, "crm"))
-            .withColumn("updated_run", run_id)
-            .localCheckpoint()
-        )
-        sightings = E.node_sightings(click_pairs.unionByName(crm_pairs)).localCheckpoint()
-        new_edges = self._count_new(deterministic)
-        if full:
-            self.lake.overwrite(check_schema(deterministic, "identity_edges"), self.refs["edges"])
-            touched = None
-        else:
-            dropped = self._drop_superseded(changed_customers)
-            self._merge_edges(deterministic)
-            touched = self._endpoints(deterministic).unionByName(sightings.select("node")).unionByName(dropped)
-        nodes = self._update_nodes(sightings, touched)
+        with self._step("edges"):
+            click_pairs = E.clickstream_pairs(reads["clickstream_events"])
+            crm_pairs = E.crm_pairs(reads["crm_profiles"])
+            changed_customers = reads["crm_profiles"].select(F.concat(F.lit("c:"), "customer_id").alias("node"))
+            run_id = F.lit(self.run.run_id)
+            deterministic = (
+                E.edges_from_pairs(click_pairs, "clickstream")
+                .unionByName(E.edges_from_pairs(crm_pairs, "crm"))
+                .withColumn("updated_run", run_id)
+                .localCheckpoint()
+            )
+            sightings = E.node_sightings(click_pairs.unionByName(crm_pairs)).localCheckpoint()
+            new_edges = self._count_new(deterministic)
+            if full:
+                self.lake.overwrite(check_schema(deterministic, "identity_edges"), self.refs["edges"])
+                touched = None
+            else:
+                dropped = self._drop_superseded(changed_customers)
+                self._merge_edges(deterministic)
+                touched = self._endpoints(deterministic).unionByName(sightings.select("node")).unionByName(dropped)
+        with self._step("nodes"):
+            nodes = self._update_nodes(sightings, touched)
         # probabilistic edges last: the matcher ignores emails and phones of more customers than the evidence limit
-        matches = self._match_edges(reads["crm_profiles"], nodes, full).withColumn("updated_run", run_id)
-        matches = matches.localCheckpoint()
-        if matches.limit(1).count():
-            found = self._count_new(matches).get("crm_profiles", 0)
-            new_edges["crm_profiles"] = new_edges.get("crm_profiles", 0) + found
-            self._merge_edges(matches)
-        if touched is not None:
-            touched = touched.unionByName(self._endpoints(matches)).distinct().localCheckpoint()
-        scope_nodes, scope_edges, old = self._scope(nodes, touched, previous)
-        components = connected_components(scope_edges, settings.max_iterations).withColumnRenamed("component", "c")
-        components = components.select("node", F.col("c").alias("component")).localCheckpoint()
-        anchors = self._table("persons").where(F.col("status") == "active").select("user_id", "anchor")
-        first_seen = nodes.join(scope_nodes, "node", "left_semi").select("node", "first_seen")
-        result = assign_ids(components, old, anchors, first_seen)
-        assigned = result.nodes.localCheckpoint()
-        changes = result.changes.localCheckpoint()
-        self._write_persons(result.issued.localCheckpoint(), result.retired.localCheckpoint())
-        self._write_changes(changes)
-        self._write_map(assigned, nodes, full)
-        self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"))
+        with self._step("matching"):
+            matches = self._match_edges(reads["crm_profiles"], nodes, full).withColumn("updated_run", run_id)
+            matches = matches.localCheckpoint()
+            if matches.limit(1).count():
+                found = self._count_new(matches).get("crm_profiles", 0)
+                new_edges["crm_profiles"] = new_edges.get("crm_profiles", 0) + found
+                self._merge_edges(matches)
+            if touched is not None:
+                touched = touched.unionByName(self._endpoints(matches)).distinct().localCheckpoint()
+        with self._step("components"):
+            scope_nodes, scope_edges, old = self._scope(nodes, touched, previous)
+            components = connected_components(scope_edges, settings.max_iterations)
+            components = components.select("node", "component").localCheckpoint()
+        with self._step("ids"):
+            anchors = self._table("persons").where(F.col("status") == "active").select("user_id", "anchor")
+            first_seen = nodes.join(scope_nodes, "node", "left_semi").select("node", "first_seen")
+            result = assign_ids(components, old, anchors, first_seen)
+            assigned = result.nodes.localCheckpoint()
+            changes = result.changes.localCheckpoint()
+            self._write_persons(result.issued.localCheckpoint(), result.retired.localCheckpoint())
+            self._write_changes(changes)
+        with self._step("map"):
+            self._write_map(assigned, nodes, full)
+        with self._step("relabel"):
+            self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"))
+            self._relabel_customers(old, assigned, full)
         self._record_runs(mode, marks, counts, new_edges, newest)
         kinds = {r["change"]: r["n"] for r in changes.groupBy("change").agg(F.count("*").alias("n")).collect()}
         persons, shared = self._person_counts()

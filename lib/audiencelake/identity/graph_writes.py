@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.contracts import contract
 from audiencelake.lake import check_schema
 
 SOURCES = ("clickstream_events", "crm_profiles")  # the silver tables identity reads
+CUSTOMER_TABLES = ("crm_profiles", "orders", "campaign_touches", "social_interactions")  # user_id by customer_id
 
 
 class GraphWrites:
-    """Needs `lake`, `run`, `refs`, `map_ref` and `_silver` (IdentityGraph provides them)."""
+    """Needs `lake`, `run`, `refs`, `map_ref`, `relabelled` and `_silver` (IdentityGraph provides them)."""
 
     def _write_persons(self, issued: DataFrame, retired: DataFrame) -> None:
         """One MERGE: issued ids become (again) active, retired ids record what they merged into."""
@@ -89,19 +91,46 @@ class GraphWrites:
             events = events.join(F.broadcast(moved.select("anonymous_id")), "anonymous_id", "left_semi").unionByName(
                 events.where(F.col("_ingested_at") > F.lit(after))
             )
+        changed = events.join(anon.drop("node"), "anonymous_id", "left")
+        self._set_user_ids("clickstream_events", changed)
+
+    def _relabel_customers(self, old: DataFrame, assigned: DataFrame, full: bool) -> None:
+        """Set `user_id` on the rows of the customer tables whose customer changed person (every row on a rebuild).
+        Ingest gave new rows the person the map knew, or the customer id itself: only merges and splits move them."""
+        customers = assigned.where(F.col("node").startswith("c:")).select(
+            "node", F.expr("substring(node, 3)").alias("customer_id"), F.col("user_id").alias("new_user_id")
+        )
+        if not full:
+            before = F.coalesce(F.col("user_id"), F.col("customer_id"))
+            customers = customers.join(old, "node", "left").where(F.col("new_user_id") != before)
+        moved = customers.select("customer_id", "new_user_id").localCheckpoint()
+        if not full and not moved.limit(1).count():
+            return
+        for table in CUSTOMER_TABLES:
+            ref = self.lake.ref("silver", table)
+            if not self.lake.exists(ref):
+                continue
+            rows = self.lake.read(ref)
+            rows = rows.join(moved if full else F.broadcast(moved), "customer_id")
+            self._set_user_ids(table, rows)
+
+    def _set_user_ids(self, table: str, rows: DataFrame) -> None:
+        """MERGE `new_user_id` into `table`'s `user_id` for the `rows` (its keys, user_id, new_user_id) where they
+        differ; counts the rows changed in `relabelled`."""
+        c = contract(table)
+        keys = [*c.partition_by, *c.keys]
         changed = (
-            events.join(anon.drop("node"), "anonymous_id", "left")
-            .where(~F.col("user_id").eqNullSafe(F.col("new_user_id")))
-            .select("event_id", "event_date", "new_user_id")
+            rows.where(~F.col("user_id").eqNullSafe(F.col("new_user_id")))
+            .select(*keys, "new_user_id")
             .distinct()
             .localCheckpoint()
         )
-        self.events_relabelled = changed.count()
-        if self.events_relabelled:
+        self.relabelled[table] = changed.count()
+        if self.relabelled[table]:
             (
-                self.lake.delta(self.lake.ref("silver", "clickstream_events"))
+                self.lake.delta(self.lake.ref("silver", table))
                 .alias("t")
-                .merge(changed.alias("s"), "t.event_date = s.event_date AND t.event_id = s.event_id")
+                .merge(changed.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
                 .whenMatchedUpdate(set={"user_id": "s.new_user_id"})
                 .execute()
             )

@@ -14,7 +14,8 @@ def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
     """Add every derived column of `c` to `df` (which holds the contract's typed input columns).
 
     A derived column has a SQL `expression`, or is named `<pii column>_hash` (salted SHA-256 of the normalised
-    email or phone), or is `user_id` (left null here; identity stitching fills it).
+    email or phone), or is `user_id`: the customer id in tables keyed by customer, null in visitor tables
+    (`anonymous_id`); identity stitching then sets the person the identity map gives.
 
     Raises:
         ContractError: a derived column has none of these.
@@ -27,7 +28,8 @@ def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
             source = pii[col.name]
             value = salted_hash(NORMALIZERS[source.pii](F.col(source.name)), salt)
         elif col.name == "user_id":
-            value = F.lit(None)
+            visitors = "anonymous_id" in {column.name for column in c.columns}
+            value = F.lit(None) if visitors else F.col("customer_id")
         else:
             raise ContractError(f"contract '{c.table}': derived column '{col.name}' has no expression")
         df = df.withColumn(col.name, value.try_cast(spark_type(col.type)))  # overflow -> null, caught by the gate

@@ -42,7 +42,7 @@ def labelled(lake: Lake, run: Run, config: Churn) -> DataFrame:
         .where(
             (F.col("line_type") == "purchase") & F.col("order_date").between(reference + timedelta(days=1), run.as_of)
         )
-        .select(F.col("customer_id").alias("user_id"))
+        .select("user_id")
         .distinct()
         .withColumn("bought", F.lit(1))
     )

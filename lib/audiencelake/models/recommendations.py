@@ -50,7 +50,7 @@ def interactions(lake: Lake, config: Recommendations, start: date, end: date) ->
         lake.read(lake.ref("silver", "orders"))
         .where(F.col("order_date").between(F.lit(start), F.lit(end)) & (F.col("line_type") == "purchase"))
         .select(
-            F.col("customer_id").alias("user_id"),
+            "user_id",
             "item_id",
             F.lit(w["purchase"]).alias("weight"),
         )
@@ -63,7 +63,7 @@ def purchased(lake: Lake, end: date) -> DataFrame:
     return (
         lake.read(lake.ref("silver", "orders"))
         .where((F.col("line_type") == "purchase") & (F.col("order_date") <= F.lit(end)))
-        .select(F.col("customer_id").alias("user_id"), "item_id")
+        .select("user_id", "item_id")
         .distinct()
     )
 
