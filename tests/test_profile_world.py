@@ -70,6 +70,14 @@ def test_one_row_per_user_with_every_tag_typed(profiled, expected):
     assert profiled["result"].users == len(expected.users())
 
 
+def test_a_person_with_two_crm_records_has_one_profile_row(profiled):
+    lake = profiled["lake"]
+    merged = lake.read(lake.ref("silver", "crm_profiles")).where("user_id <> customer_id").collect()
+    assert merged  # the world plants duplicate CRM records and identity links them
+    assert not [r["customer_id"] for r in merged if r["customer_id"] in profiled["profile"]]
+    assert all(r["user_id"] in profiled["profile"] for r in merged if r["signup_date"] <= AS_OF)
+
+
 def test_every_tag_matches_an_independent_computation_from_the_raw_files(profiled, expected):
     catalogue = load_catalogue()
     sample = random.Random(11).sample(sorted(expected.users()), 80)

@@ -12,6 +12,7 @@ from audiencelake.contracts import contract
 from audiencelake.lake import check_schema
 
 SOURCES = ("clickstream_events", "crm_profiles")  # the silver tables identity reads
+PRUNE_LIMIT = 400  # relabelling MERGEs list at most this many partition values (dates) in their condition
 CUSTOMER_TABLES = ("crm_profiles", "orders", "campaign_touches", "social_interactions")  # user_id by customer_id
 
 
@@ -126,14 +127,22 @@ class GraphWrites:
             .localCheckpoint()
         )
         self.relabelled[table] = changed.count()
-        if self.relabelled[table]:
-            (
-                self.lake.delta(self.lake.ref("silver", table))
-                .alias("t")
-                .merge(changed.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
-                .whenMatchedUpdate(set={"user_id": "s.new_user_id"})
-                .execute()
-            )
+        if not self.relabelled[table]:
+            return
+        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        if c.partition_by:  # name the partitions in the condition: the MERGE then reads only those
+            column = c.partition_by[0]
+            values = [r[0] for r in changed.select(column).distinct().limit(PRUNE_LIMIT + 1).collect()]
+            if len(values) <= PRUNE_LIMIT:
+                listed = ", ".join(f"'{v}'" for v in values)
+                condition = f"t.`{column}` IN ({listed}) AND {condition}"
+        (
+            self.lake.delta(self.lake.ref("silver", table))
+            .alias("t")
+            .merge(changed.alias("s"), condition)
+            .whenMatchedUpdate(set={"user_id": "s.new_user_id"})
+            .execute()
+        )
 
     def _record_runs(self, mode: str, marks: dict, counts: dict, new_edges: dict, newest: dict) -> None:
         now = datetime.now(UTC)
