@@ -132,8 +132,10 @@ class IdentityGraph(MatchEdges, GraphWrites):
             components = connected_components(scope_edges, settings.max_iterations)
             components = components.select("node", "component").localCheckpoint()
         with self._step("ids"):
+            # materialised once: assign_ids' four outputs each read them
             anchors = self._table("persons").where(F.col("status") == "active").select("user_id", "anchor")
-            first_seen = nodes.join(scope_nodes, "node", "left_semi").select("node", "first_seen")
+            anchors = anchors.localCheckpoint()
+            first_seen = nodes.join(scope_nodes, "node", "left_semi").select("node", "first_seen").localCheckpoint()
             result = assign_ids(components, old, anchors, first_seen)
             assigned = result.nodes.localCheckpoint()
             changes = result.changes.localCheckpoint()

@@ -79,21 +79,30 @@ class GraphWrites:
             self.lake.merge_upsert(rows, self.map_ref, ["node"])
 
     def _relabel_events(self, old: DataFrame, assigned: DataFrame, after: datetime | None) -> None:
-        """Set `user_id` on the clickstream events whose cookie changed person, and on the events ingested since
-        `after` (all events on a rebuild)."""
+        """Set `user_id` on the clickstream events ingested since `after` (all events on a rebuild), and on the
+        earlier events of cookies that were in the map before and changed person. Cookies new to the map have no
+        earlier events, so without merges or splits no earlier file is read or rewritten."""
         anon = assigned.where(F.col("node").startswith("a:")).select(
             "node", F.expr("substring(node, 3)").alias("anonymous_id"), F.col("user_id").alias("new_user_id")
         )
         events = self._silver("clickstream_events", None).select(
             "event_id", "event_date", "anonymous_id", "user_id", "_ingested_at"
         )
-        if after is not None:
-            moved = anon.join(old, "node", "left").where(~F.col("new_user_id").eqNullSafe(F.col("user_id")))
-            events = events.join(F.broadcast(moved.select("anonymous_id")), "anonymous_id", "left_semi").unionByName(
-                events.where(F.col("_ingested_at") > F.lit(after))
-            )
-        changed = events.join(anon.drop("node"), "anonymous_id", "left")
-        self._set_user_ids("clickstream_events", changed)
+        self.relabelled["clickstream_events"] = 0
+        if after is None:
+            self._set_user_ids("clickstream_events", events.join(anon.drop("node"), "anonymous_id", "left"))
+            return
+        fresh = events.where(F.col("_ingested_at") > F.lit(after))
+        self._set_user_ids("clickstream_events", fresh.join(anon.drop("node"), "anonymous_id", "left"), after)
+        moved = (
+            anon.join(old, "node")
+            .where(~F.col("new_user_id").eqNullSafe(F.col("user_id")))
+            .select("anonymous_id", "new_user_id")
+            .localCheckpoint()
+        )
+        if moved.limit(1).count():
+            earlier = events.where(F.col("_ingested_at") <= F.lit(after))
+            self._set_user_ids("clickstream_events", earlier.join(F.broadcast(moved), "anonymous_id"))
 
     def _relabel_customers(self, old: DataFrame, assigned: DataFrame, full: bool) -> None:
         """Set `user_id` on the rows of the customer tables whose customer changed person (every row on a rebuild).
@@ -115,9 +124,10 @@ class GraphWrites:
             rows = rows.join(moved if full else F.broadcast(moved), "customer_id")
             self._set_user_ids(table, rows)
 
-    def _set_user_ids(self, table: str, rows: DataFrame) -> None:
+    def _set_user_ids(self, table: str, rows: DataFrame, ingested_after: datetime | None = None) -> None:
         """MERGE `new_user_id` into `table`'s `user_id` for the `rows` (its keys, user_id, new_user_id) where they
-        differ; counts the rows changed in `relabelled`."""
+        differ; adds the rows changed to `relabelled`. With `ingested_after`, the rows are all ingested after it, and
+        the MERGE skips the files written before (by their `_ingested_at` statistics)."""
         c = contract(table)
         keys = [*c.partition_by, *c.keys]
         changed = (
@@ -126,10 +136,14 @@ class GraphWrites:
             .distinct()
             .localCheckpoint()
         )
-        self.relabelled[table] = changed.count()
-        if not self.relabelled[table]:
+        count = changed.count()
+        self.relabelled[table] = self.relabelled.get(table, 0) + count
+        if not count:
             return
         condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        if ingested_after is not None:
+            instant = ingested_after.astimezone(UTC).isoformat()  # naive: local time, as PySpark reads it
+            condition = f"t._ingested_at > TIMESTAMP'{instant}' AND {condition}"
         if c.partition_by:  # name the partitions in the condition: the MERGE then reads only those
             column = c.partition_by[0]
             values = [r[0] for r in changed.select(column).distinct().limit(PRUNE_LIMIT + 1).collect()]
