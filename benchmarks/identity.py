@@ -35,7 +35,7 @@ from worlds import ingest_world, timed, workdir, world_arguments  # noqa: E402
 
 IDS = {
     "clickstream_events": ["event_id", "anonymous_id", "device_id", "customer_id", "user_id"],
-    "crm_profiles": ["customer_id", "email_hash", "phone_hash"],
+    "crm_profiles": ["customer_id", "email_hash", "phone_hash", "user_id"],
     "crm_profiles_pii": ["customer_id", "phone"],
 }
 

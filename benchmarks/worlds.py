@@ -24,10 +24,10 @@ from audiencelake.stages import StageContext, run_pipeline
 # id columns made unique per copy; everything else (times, amounts, categories) is copied as is
 ID_COLUMNS = {
     "clickstream_events": ["event_id", "anonymous_id", "device_id", "customer_id", "user_id"],
-    "orders": ["order_id", "customer_id"],
-    "crm_profiles": ["customer_id", "email_hash", "phone_hash"],
-    "campaign_touches": ["touch_id", "customer_id"],
-    "social_interactions": ["interaction_id", "customer_id"],
+    "orders": ["order_id", "customer_id", "user_id"],
+    "crm_profiles": ["customer_id", "email_hash", "phone_hash", "user_id"],
+    "campaign_touches": ["touch_id", "customer_id", "user_id"],
+    "social_interactions": ["interaction_id", "customer_id", "user_id"],
 }
 
 
