@@ -1,0 +1,150 @@
+"""The whole pipeline at several world sizes: seconds, events per second and peak memory per stage, and each
+stage's scaling exponent (slope of log seconds against log events). Printed, and written as JSON and as the
+markdown table of docs/benchmarks.md (with the machine, versions and command). Never asserted.
+
+    .venv/bin/python benchmarks/run.py --scale 1000 4000 16000 --days 120
+
+`--scale` lists world sizes in users (events grow with users). Memory is sampled every 0.2 s while a stage runs:
+the driver's resident set (this Python process), the JVM's resident set and its used heap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+import numpy as np  # noqa: E402
+import pyspark  # noqa: E402
+
+from audiencelake.config import load_settings  # noqa: E402
+from audiencelake.lake import Lake  # noqa: E402
+from audiencelake.runs import Run  # noqa: E402
+from audiencelake.session import build_session  # noqa: E402
+from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
+from worlds import workdir  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mb(pid: int | str = "self") -> float:
+    """Resident set of a process in MB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakMemory:
+    """Peak driver RSS, JVM RSS and JVM used heap (MB) while the `with` block runs."""
+
+    def __init__(self, spark) -> None:
+        self.runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
+        self.jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        self.peak = {"driver_rss_mb": 0.0, "jvm_rss_mb": 0.0, "jvm_heap_mb": 0.0}
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        heap = (self.runtime.totalMemory() - self.runtime.freeMemory()) / 2**20
+        for key, value in (("driver_rss_mb", _rss_mb()), ("jvm_rss_mb", _rss_mb(self.jvm_pid)), ("jvm_heap_mb", heap)):
+            self.peak[key] = max(self.peak[key], value)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
+    """Every stage on a fresh lake holding a world of `users`; per stage: seconds and peak memory."""
+    root = work / f"users-{users}"
+    settings = load_settings("local", [f"lake.root={root / 'lake'}", f"lake.landing={root / 'landing'}",
+                                       f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}"])  # fmt: skip
+    lake = Lake(spark, settings)
+    ctx = StageContext(lake, Run.create(), {"users": users, "days": days, "seed": seed})
+    stages = {}
+    for s in ordered():
+        with PeakMemory(spark) as memory:
+            run_stage(s.name, ctx)
+        stages[s.name] = {"seconds": round(ctx.seconds[s.name], 2), **{k: round(v) for k, v in memory.peak.items()}}
+        print(f"  {users} users: {s.name} {ctx.seconds[s.name]:.1f} s, peak {memory.peak}", flush=True)
+    events = lake.read(lake.ref("silver", "clickstream_events")).count()
+    for row in stages.values():
+        row["events_per_s"] = round(events / row["seconds"]) if row["seconds"] else None
+    return {"users": users, "days": days, "events": events, "stages": stages}
+
+
+def exponents(sizes: list[dict]) -> dict[str, float | None]:
+    """Per stage: the least-squares slope of log seconds against log events (None with fewer than two sizes)."""
+    if len(sizes) < 2:
+        return {}
+    events = np.log([s["events"] for s in sizes])
+    names = sizes[0]["stages"]
+    return {n: round(float(np.polyfit(events, np.log([s["stages"][n]["seconds"] for s in sizes]), 1)[0]), 3)
+            for n in names}  # fmt: skip
+
+
+def markdown(result: dict) -> str:
+    sizes, slopes = result["sizes"], result["exponents"]
+    head = "| stage | " + " | ".join(f"{s['events']:,} events: s (events/s, heap MB)" for s in sizes) + " | exponent |"
+    lines = [
+        "# Benchmarks", "",
+        f"Measured {result['measured_at']} on {result['machine']} with {result['versions']}.", "",
+        f"Command: `{result['command']}`", "",
+        head, "|" + "---|" * (len(sizes) + 2),
+    ]  # fmt: skip
+    for name in sizes[0]["stages"]:
+        cells = [f"{s['stages'][name]['seconds']:.1f} ({s['stages'][name]['events_per_s'] or 0:,}, "
+                 f"{s['stages'][name]['jvm_heap_mb']:,})" for s in sizes]  # fmt: skip
+        slope = slopes.get(name)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'-' if slope is None else slope} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, nargs="+", default=[1000, 4000, 16000], help="world sizes in users")
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    with workdir(args.workdir, "audiencelake-bench-run-") as work:
+        spark = build_session(load_settings("local", [f"lake.root={work / 'session'}"]))
+        spark.sparkContext.setLogLevel("ERROR")
+        sizes = [run_size(spark, work, users, args.days, args.seed) for users in sorted(args.scale)]
+        result = {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.node()}, {os.cpu_count()} cores, {platform.platform()}",
+            "versions": f"Python {platform.python_version()}, PySpark {pyspark.__version__}",
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "sizes": sizes,
+        }
+        result["exponents"] = exponents(sizes)
+        spark.stop()
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    args.markdown.write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
