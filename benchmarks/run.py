@@ -30,6 +30,7 @@ from audiencelake.lake import Lake  # noqa: E402
 from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
+from audiencelake.synth.world import DEFAULT_END  # noqa: E402
 from worlds import workdir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,8 @@ def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
     settings = load_settings("local", [f"lake.root={root / 'lake'}", f"lake.landing={root / 'landing'}",
                                        f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}"])  # fmt: skip
     lake = Lake(spark, settings)
-    ctx = StageContext(lake, Run.create(), {"users": users, "days": days, "seed": seed})
+    # the world ends on DEFAULT_END: the run is as of that day (as of today, every customer would look churned)
+    ctx = StageContext(lake, Run.create(as_of=DEFAULT_END), {"users": users, "days": days, "seed": seed})
     stages = {}
     for s in ordered():
         with PeakMemory(spark) as memory:
