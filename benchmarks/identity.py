@@ -31,13 +31,11 @@ from audiencelake.identity.matching import Matcher, match_records  # noqa: E402
 from audiencelake.lake import RESTRICTED, Lake  # noqa: E402
 from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
-from worlds import ingest_world, timed, workdir, world_arguments  # noqa: E402
+from worlds import ID_COLUMNS, ingest_world, timed, workdir, world_arguments  # noqa: E402
 
-IDS = {
-    "clickstream_events": ["event_id", "anonymous_id", "device_id", "customer_id", "user_id"],
-    "crm_profiles": ["customer_id", "email_hash", "phone_hash", "user_id"],
-    "crm_profiles_pii": ["customer_id", "phone"],
-}
+# the silver tables identity reads, ids suffixed per copy as worlds.amplify does, and the restricted CRM names
+IDS = {t: ID_COLUMNS[t] for t in ("clickstream_events", "crm_profiles")}
+IDS["crm_profiles_pii"] = ["customer_id", "phone"]
 
 
 def _copy(df: DataFrame, table: str, first: int, count: int, ingested: datetime | None) -> DataFrame:
