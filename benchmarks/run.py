@@ -31,7 +31,9 @@ from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
 from audiencelake.synth.world import DEFAULT_END  # noqa: E402
-from worlds import workdir  # noqa: E402
+from baselines import baselines  # noqa: E402
+from eventlog import LABEL, by_pipeline_stage, spark_stages, table_files  # noqa: E402
+from worlds import timed, workdir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,23 +77,33 @@ class PeakMemory:
 
 
 def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
-    """Every stage on a fresh lake holding a world of `users`; per stage: seconds and peak memory."""
+    """Every stage on a fresh lake holding a world of `users`; per stage: seconds and peak memory, and for the
+    stages with a plain-Spark baseline (benchmarks/baselines.py) its seconds, run right after the stage."""
     root = work / f"users-{users}"
     settings = load_settings("local", [f"lake.root={root / 'lake'}", f"lake.landing={root / 'landing'}",
                                        f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}"])  # fmt: skip
     lake = Lake(spark, settings)
     # the world ends on DEFAULT_END: the run is as of that day (as of today, every customer would look churned)
     ctx = StageContext(lake, Run.create(as_of=DEFAULT_END), {"users": users, "days": days, "seed": seed})
+    plain = baselines(lake, ctx.run, root / "baselines")
     stages = {}
     for s in ordered():
+        spark.sparkContext.setLocalProperty(LABEL, f"{users} users: {s.name}")
         with PeakMemory(spark) as memory:
             run_stage(s.name, ctx)
         stages[s.name] = {"seconds": round(ctx.seconds[s.name], 2), **{k: round(v) for k, v in memory.peak.items()}}
-        print(f"  {users} users: {s.name} {ctx.seconds[s.name]:.1f} s, peak {memory.peak}", flush=True)
+        if s.name in plain:
+            spark.sparkContext.setLocalProperty(LABEL, f"{users} users: baseline {s.name}")
+            _, seconds = timed(plain[s.name])
+            stages[s.name] |= {"baseline_seconds": round(seconds, 2),
+                               "x_baseline": round(ctx.seconds[s.name] / seconds, 2)}  # fmt: skip
+        print(f"  {users} users: {s.name} {stages[s.name]}", flush=True)
+    spark.sparkContext.setLocalProperty(LABEL, None)
     events = lake.read(lake.ref("silver", "clickstream_events")).count()
     for row in stages.values():
         row["events_per_s"] = round(events / row["seconds"]) if row["seconds"] else None
-    return {"users": users, "days": days, "events": events, "stages": stages}
+    return {"users": users, "days": days, "events": events, "stages": stages,
+            "delta_files": table_files(root / "lake")}  # fmt: skip
 
 
 def exponents(sizes: list[dict]) -> dict[str, float | None]:
@@ -111,6 +123,7 @@ def markdown(result: dict) -> str:
         "# Benchmarks", "",
         f"Measured {result['measured_at']} on {result['machine']} with {result['versions']}.", "",
         f"Command: `{result['command']}`", "",
+        "## Seconds per stage", "",
         head, "|" + "---|" * (len(sizes) + 2),
     ]  # fmt: skip
     for name in sizes[0]["stages"]:
@@ -118,33 +131,65 @@ def markdown(result: dict) -> str:
                  f"{s['stages'][name]['jvm_heap_mb']:,})" for s in sizes]  # fmt: skip
         slope = slopes.get(name)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {'-' if slope is None else slope} |")
+    lines += ["", "## Against plain Spark (benchmarks/baselines.py): stage s / baseline s", "",
+              "| stage | " + " | ".join(f"{s['events']:,} events" for s in sizes) + " |",
+              "|" + "---|" * (len(sizes) + 1)]  # fmt: skip
+    for name in [n for n in sizes[0]["stages"] if "baseline_seconds" in sizes[0]["stages"][n]]:
+        cells = [f"{s['stages'][name]['seconds']:.1f} / {s['stages'][name]['baseline_seconds']:.1f} = "
+                 f"{s['stages'][name]['x_baseline']:.2f}" for s in sizes]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    largest = sizes[-1]
+    lines += ["", f"## Most expensive Spark stages at {largest['events']:,} events (Spark event log)", "",
+              "| pipeline stage | call site | tasks | task s | shuffle read MB | shuffle write MB | spill MB | skew |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in largest.get("top_spark_stages", []):
+        lines.append(f"| {r['pipeline_stage']} | {r['call_site']} | {r['tasks']} | {r['task_seconds']} | "
+                     f"{r['shuffle_read_mb']} | {r['shuffle_write_mb']} | {r['spill_mb']} | {r['skew']} |")  # fmt: skip
+    lines += ["", f"## Delta data files per table at {largest['events']:,} events", "",
+              "| table | files | median KB |", "|---|---|---|"]  # fmt: skip
+    for table, f in largest.get("delta_files", {}).items():
+        lines.append(f"| {table} | {f['files']} | {f['median_kb']} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, nargs="+", default=[1000, 4000, 16000], help="world sizes in users")
+    parser.add_argument("--scale", type=int, nargs="+", default=[3000, 12000, 48000], help="world sizes in users")
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--top", type=int, default=5, help="most expensive Spark stages reported per size")
     args = parser.parse_args()
     with workdir(args.workdir, "audiencelake-bench-run-") as work:
-        spark = build_session(load_settings("local", [f"lake.root={work / 'session'}"]))
+        events_dir = work / "spark-events"
+        events_dir.mkdir(parents=True, exist_ok=True)
+        spark = build_session(load_settings("local", [
+            f"lake.root={work / 'session'}", "spark.conf.spark.eventLog.enabled=true",
+            f"spark.conf.spark.eventLog.dir={events_dir}", "spark.conf.spark.eventLog.compress=false"]))  # fmt: skip
         spark.sparkContext.setLogLevel("ERROR")
-        sizes = [run_size(spark, work, users, args.days, args.seed) for users in sorted(args.scale)]
         result = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.node()}, {os.cpu_count()} cores, {platform.platform()}",
-            "versions": f"Python {platform.python_version()}, PySpark {pyspark.__version__}",
+            "versions": f"Python {platform.python_version()}, PySpark {pyspark.__version__}, Delta jars "
+                        f"{sorted(p.name for p in (ROOT / 'jars').glob('delta-spark_*.jar'))}, shuffle partitions "
+                        f"{spark.conf.get('spark.sql.shuffle.partitions')}, driver memory "
+                        f"{spark.conf.get('spark.driver.memory')}",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "sizes": sizes,
-        }
-        result["exponents"] = exponents(sizes)
+            "sizes": [],
+        }  # fmt: skip
+        log = next(events_dir.iterdir())  # Spark writes one file per application, appended as it goes
+        for users in sorted(args.scale):
+            size = run_size(spark, work, users, args.days, args.seed)
+            rows = [r for r in spark_stages(log) if r["pipeline_stage"].startswith(f"{users} users: ")]
+            size["top_spark_stages"] = rows[: args.top]
+            size["task_seconds_by_stage"] = by_pipeline_stage(rows)
+            result["sizes"].append(size)
+            result["exponents"] = exponents(result["sizes"])
+            args.json.write_text(json.dumps(result, indent=2) + "\n")  # after every size: a long run keeps its part
+            args.markdown.write_text(markdown(result))
         spark.stop()
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    args.markdown.write_text(markdown(result))
     print(markdown(result))
 
 
