@@ -1,6 +1,6 @@
 """Where the time goes, from Spark's own event log: per Spark stage, the pipeline stage that ran it, its call site,
 the task time summed over tasks, shuffle bytes read and written, bytes spilled, and skew (the longest task over
-the median task). Also the Delta layout: data files and their median size per table.
+the median task). Also the Delta layout: data files and their mean size per table.
 
     .venv/bin/python benchmarks/eventlog.py EVENT_LOG_FILE [--top 10]
 
@@ -37,6 +37,8 @@ def _lines(log: Path) -> Iterator[str]:
 def spark_stages(log: Path) -> list[dict]:
     """One row per completed Spark stage, with its pipeline stage, call site, task time, shuffle, spill and skew."""
     stage_label: dict[int, str] = {}
+    stage_query: dict[int, str] = {}  # the SQL execution a stage served (AQE runs its stages from a thread pool)
+    queries: dict[str, str] = {}  # SQL execution id -> its description: the call site of the action
     tasks: dict[int, list[dict]] = defaultdict(list)
     names: dict[int, str] = {}
     for line in _lines(log):
@@ -45,10 +47,16 @@ def spark_stages(log: Path) -> list[dict]:
         except json.JSONDecodeError:  # the last line of a log still being written
             continue
         kind = event.get("Event")
-        if kind == "SparkListenerJobStart":
-            label = (event.get("Properties") or {}).get(LABEL, "-")
+        if kind and kind.endswith("SparkListenerSQLExecutionStart"):
+            queries[str(event["executionId"])] = event.get("description", "")
+        elif kind == "SparkListenerJobStart":
+            properties = event.get("Properties") or {}
+            label = properties.get(LABEL, "-")
+            query = properties.get("spark.sql.execution.root.id") or properties.get("spark.sql.execution.id")
             for stage_id in event.get("Stage IDs", []):
                 stage_label.setdefault(stage_id, label)
+                if query is not None:
+                    stage_query.setdefault(stage_id, str(query))
         elif kind == "SparkListenerTaskEnd":
             tasks[event["Stage ID"]].append(event)
         elif kind == "SparkListenerStageCompleted":
@@ -61,7 +69,7 @@ def spark_stages(log: Path) -> list[dict]:
         rows.append({
             "spark_stage": stage_id,
             "pipeline_stage": stage_label.get(stage_id, "-"),
-            "call_site": names.get(stage_id, ""),
+            "call_site": queries.get(stage_query.get(stage_id, ""), "") or names.get(stage_id, ""),
             "tasks": len(ends),
             "task_seconds": round(sum(durations) / 1000, 1),
             "shuffle_read_mb": round(sum(_metric(t, "Shuffle Read Metrics", "Remote Bytes Read")
@@ -84,14 +92,15 @@ def by_pipeline_stage(rows: list[dict]) -> dict[str, dict]:
     return {k: {m: round(v, 1) for m, v in d.items()} for k, d in out.items()}
 
 
-def table_files(lake_root: Path) -> dict[str, dict]:
-    """Per Delta table under the lake: data files (all versions on disk) and their median size in KB."""
+def table_files(spark, lake_root: Path) -> dict[str, dict]:
+    """Per Delta table under the lake: data files in its current version and their mean size in KB (DESCRIBE
+    DETAIL: from the log, no data read)."""
     out = {}
     for log_dir in sorted(lake_root.glob("*/*/_delta_log")):
-        sizes = [p.stat().st_size for p in log_dir.parent.rglob("*.parquet")]
-        if sizes:
-            name = f"{log_dir.parent.parent.name}.{log_dir.parent.name}"
-            out[name] = {"files": len(sizes), "median_kb": round(statistics.median(sizes) / 1024, 1)}
+        detail = spark.sql(f"DESCRIBE DETAIL delta.`{log_dir.parent}`").first()
+        files = int(detail["numFiles"] or 0)
+        name = f"{log_dir.parent.parent.name}.{log_dir.parent.name}"
+        out[name] = {"files": files, "mean_kb": round(int(detail["sizeInBytes"] or 0) / max(files, 1) / 1024, 1)}
     return out
 
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import threading
 from datetime import UTC, datetime
@@ -103,7 +104,7 @@ def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
     for row in stages.values():
         row["events_per_s"] = round(events / row["seconds"]) if row["seconds"] else None
     return {"users": users, "days": days, "events": events, "stages": stages,
-            "delta_files": table_files(root / "lake")}  # fmt: skip
+            "delta_files": table_files(spark, root / "lake")}  # fmt: skip
 
 
 def exponents(sizes: list[dict]) -> dict[str, float | None]:
@@ -114,6 +115,23 @@ def exponents(sizes: list[dict]) -> dict[str, float | None]:
     names = sizes[0]["stages"]
     return {n: round(float(np.polyfit(events, np.log([s["stages"][n]["seconds"] for s in sizes]), 1)[0]), 3)
             for n in names}  # fmt: skip
+
+
+def targets(result: dict) -> list[str]:
+    """The issue's targets, each with the measured figure and whether it is met (at the largest size)."""
+    largest, out = result["sizes"][-1]["stages"], []
+    slopes = {n: v for n, v in result["exponents"].items() if v is not None}
+    if slopes:
+        worst = max(slopes, key=slopes.get)
+        out.append(f"- every stage's scaling exponent at most 1.1: largest {slopes[worst]} ({worst}): "
+                   f"{'met' if slopes[worst] <= 1.1 else 'NOT met'}")  # fmt: skip
+    for stage, goal, text in (("ingest", 1 / 0.7, "ingest at least 0.7 of raw-copy throughput"),
+                              ("profile", 1.5, "profile at most 1.5 times one aggregation pass")):  # fmt: skip
+        ratio = largest.get(stage, {}).get("x_baseline")
+        if ratio is not None:
+            out.append(f"- {text}: throughput {1 / ratio:.2f} of the baseline ({ratio:.2f} times its time): "
+                       f"{'met' if ratio <= goal else 'NOT met'}")  # fmt: skip
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -139,22 +157,34 @@ def markdown(result: dict) -> str:
                  f"{s['stages'][name]['x_baseline']:.2f}" for s in sizes]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     largest = sizes[-1]
+    lines += ["", "## Targets (issue 9)", "", *targets(result), ""]
+    lines += [
+        "",
+        f"## Spark task seconds, shuffle and spill per pipeline stage at {largest['events']:,} events",
+        "",
+        "| pipeline stage | task s | shuffle read MB | shuffle write MB | spill MB |",
+        "|---|---|---|---|---|",
+    ]
+    for name, t in sorted(largest.get("task_seconds_by_stage", {}).items(), key=lambda kv: -kv[1]["task_seconds"]):
+        lines.append(f"| {name} | {t['task_seconds']} | {t['shuffle_read_mb']} | {t['shuffle_write_mb']} | "
+                     f"{t['spill_mb']} |")  # fmt: skip
     lines += ["", f"## Most expensive Spark stages at {largest['events']:,} events (Spark event log)", "",
               "| pipeline stage | call site | tasks | task s | shuffle read MB | shuffle write MB | spill MB | skew |",
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in largest.get("top_spark_stages", []):
-        lines.append(f"| {r['pipeline_stage']} | {r['call_site']} | {r['tasks']} | {r['task_seconds']} | "
+        site = re.sub(r"/\S*/(site-packages|lib)/", "", r["call_site"])
+        lines.append(f"| {r['pipeline_stage']} | {site} | {r['tasks']} | {r['task_seconds']} | "
                      f"{r['shuffle_read_mb']} | {r['shuffle_write_mb']} | {r['spill_mb']} | {r['skew']} |")  # fmt: skip
     lines += ["", f"## Delta data files per table at {largest['events']:,} events", "",
-              "| table | files | median KB |", "|---|---|---|"]  # fmt: skip
+              "| table | files | mean KB |", "|---|---|---|"]  # fmt: skip
     for table, f in largest.get("delta_files", {}).items():
-        lines.append(f"| {table} | {f['files']} | {f['median_kb']} |")
+        lines.append(f"| {table} | {f['files']} | {f['mean_kb']} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, nargs="+", default=[3000, 12000, 48000], help="world sizes in users")
+    parser.add_argument("--scale", type=int, nargs="+", default=[3300, 13200, 52800], help="world sizes in users")
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")

@@ -15,13 +15,20 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 from audiencelake.config import Settings, load_settings  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 
+DRIVER_RESULT_LIMIT = "4m"
 TEST_OVERRIDES = [
     "spark.master=local[2]",
     "spark.conf.spark.sql.shuffle.partitions=2",
     "spark.conf.spark.default.parallelism=2",
     "spark.conf.spark.ui.enabled=false",
     "spark.conf.spark.ui.showConsoleProgress=false",
+    # A small result limit: no stage may collect data that grows with the lake. 4 MB of task results per action is
+    # far less than a world's events (tests/test_models_world.py checks that collecting them fails); broadcasts,
+    # which are collected too, are capped under it. (The driver is also every executor here: 2g of heap is too
+    # little to hold the suite's cached frames and build broadcasts, so it keeps 3g.)
     "spark.conf.spark.driver.memory=3g",
+    f"spark.conf.spark.driver.maxResultSize={DRIVER_RESULT_LIMIT}",
+    "spark.conf.spark.sql.autoBroadcastJoinThreshold=2m",
 ]
 
 

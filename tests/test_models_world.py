@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from audiencelake.models.tracking import configure, registered_name
+from conftest import DRIVER_RESULT_LIMIT
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +50,15 @@ def test_every_model_stage_ran_and_registered_a_champion(models_world):
         assert counts[f"score_{model}"]["rows"] > 0
         name = registered_name(models_world["lake"], model)
         assert int(client.get_model_version_by_alias(name, "champion").version) == counts[f"train_{model}"]["version"]
+
+
+def test_the_pipeline_ran_under_a_driver_limit_smaller_than_its_data(models_world, spark):
+    """The whole pipeline above ran with conftest's small spark.driver.maxResultSize: collecting the world's events
+    to the driver fails under it, so no stage can have collected data that grows with the lake."""
+    assert spark.sparkContext.getConf().get("spark.driver.maxResultSize") == DRIVER_RESULT_LIMIT
+    events = models_world["lake"].read(models_world["lake"].ref("silver", "clickstream_events"))
+    with pytest.raises(Exception, match="maxResultSize"):
+        events.collect()
 
 
 def test_segments_recover_the_planted_segments(models_world, truth):

@@ -54,6 +54,15 @@ class LakeSettings(_Strict):
     landing: str
     catalog: str | None = None
     schemas: dict[str, str] = Field(default_factory=dict, description="layer -> schema name in the catalog")
+    # Delta table properties of every table the project creates (the one place they are set): the session makes
+    # them Delta's defaults for new tables, and the optimize stage sets them on tables created before.
+    table_properties: StringMap = Field(
+        default_factory=lambda: {
+            "delta.autoOptimize.optimizeWrite": "true",  # one file per partition and write, not one per task
+            "delta.autoOptimize.autoCompact": "true",  # small files of a partition compacted after a write
+        }
+    )
+    optimize_days: int = Field(default=3, ge=1, description="days of event partitions the optimize stage rewrites")
 
 
 class MlflowSettings(_Strict):
@@ -186,7 +195,12 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 # Sections whose keys themselves contain dots (Spark settings, reader options): the rest of the path is one key.
-_FREE_FORM = {("spark", "conf"): 2, ("sources", "options"): 3, ("sources", "mapping"): 3}
+_FREE_FORM = {
+    ("spark", "conf"): 2,
+    ("lake", "table_properties"): 2,
+    ("sources", "options"): 3,
+    ("sources", "mapping"): 3,
+}
 
 
 def _split_dotted(dotted: str) -> list[str]:

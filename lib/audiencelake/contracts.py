@@ -115,6 +115,8 @@ class Contract(_Strict):
     keys: list[str] = Field(default_factory=list)
     order_by: str | None = None
     partition_by: list[str] = Field(default_factory=list)
+    # columns the optimize stage Z-orders a partition's files by (the columns reads filter on besides the date)
+    cluster_by: list[str] = Field(default_factory=list)
     policy: Literal["fail", "quarantine", "warn"] = "fail"
     tag_columns: bool = False  # the table also has one column per tag of conf/tags.yaml (gold.user_profile)
     columns: list[Column]
@@ -127,10 +129,14 @@ class Contract(_Strict):
         if len(names) != len(set(names)):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"columns: duplicate column names {dupes}")
-        for field_name, refs in (("keys", self.keys), ("partition_by", self.partition_by)):
+        for field_name, refs in (("keys", self.keys), ("partition_by", self.partition_by),
+                                 ("cluster_by", self.cluster_by)):  # fmt: skip
             for ref in refs:
                 if ref not in names:
                     raise ValueError(f"{field_name}: unknown column '{ref}'")
+        both = sorted(set(self.cluster_by) & set(self.partition_by))
+        if both:
+            raise ValueError(f"cluster_by: {both} are partition columns (Z-order works within a partition)")
         if self.order_by and self.order_by not in names:
             raise ValueError(f"order_by: unknown column '{self.order_by}'")
         seen: set[str] = set()

@@ -8,6 +8,7 @@ from pathlib import Path
 from audiencelake.errors import AudiencelakeError
 from audiencelake.identity.stitch import stitch_identities
 from audiencelake.ingest.pipeline import ingest_all
+from audiencelake.layout import optimize_tables
 from audiencelake.quality.tables import validate_tables
 from audiencelake.stages import StageContext, stage
 from audiencelake.synth import WorldSpec, generate_world, recorded_spec
@@ -68,6 +69,15 @@ def identity(ctx: StageContext) -> dict:
 def quality(ctx: StageContext) -> dict:
     """Validate every silver table as a whole with its Great Expectations suite and record the results."""
     return validate_tables(ctx.lake, ctx.run)
+
+
+@stage("optimize", depends_on=("quality",))
+def optimize(ctx: StageContext) -> dict:
+    """Compact the silver event tables' recent partitions, Z-ordered by user_id, and set the configured properties.
+
+    `lake.optimize_days` days up to the run date are rewritten (late events and identity relabels land there);
+    the properties of `lake.table_properties` are set on tables created before they were configured."""
+    return optimize_tables(ctx.lake, ctx.run)
 
 
 @stage("profile", depends_on=("quality",))

@@ -36,9 +36,15 @@ def delta_jars(settings: Settings) -> list[str]:
     return jars
 
 
+def table_defaults(settings: Settings) -> dict[str, str]:
+    """`lake.table_properties` as Delta's session defaults for new tables (`delta.x` -> `...defaults.x`)."""
+    prefix = "spark.databricks.delta.properties.defaults."
+    return {prefix + key.removeprefix("delta."): value for key, value in settings.lake.table_properties.items()}
+
+
 def session_conf(settings: Settings) -> dict[str, str]:
     """All Spark settings the factory applies, in order of precedence (later wins)."""
-    conf = {**BASE_CONF, **DELTA_CONF, "spark.app.name": settings.spark.app_name}
+    conf = {**BASE_CONF, **DELTA_CONF, "spark.app.name": settings.spark.app_name, **table_defaults(settings)}
     if settings.spark.master:
         conf["spark.master"] = settings.spark.master
     if settings.spark.delta_jars == "local":

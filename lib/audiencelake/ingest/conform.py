@@ -50,6 +50,9 @@ def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column
 def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     """Add the contract's typed columns and `_reason`/`_rule` (null when the row conforms).
 
+    Each raw value is trimmed and each typed value converted once, into a column, and the checks read those
+    columns: written inline, every check would parse the value again (a timestamp up to six times a row).
+
     Args:
         df: bronze rows (`_raw`, `_error` and lineage).
         c: the target table's contract.
@@ -57,22 +60,29 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     """
     names = file_columns(c, src)
     raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in dict.fromkeys(names.values())])
-    parsed = df.withColumn("_parsed", F.from_json("_raw", raw_schema))
-    raws = {col.name: F.nullif(F.trim(F.col("_parsed").getField(names[col.name])), F.lit("")) for col in c.columns}
-    typed = {col.name: typed_value(raws[col.name], col, src).cast(spark_type(col.type)) for col in c.columns}
+    raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
+    parsed = df.withColumn("_parsed", F.from_json("_raw", raw_schema)).select(
+        *[F.col(f"`{name}`") for name in df.columns],
+        *[F.nullif(F.trim(F.col("_parsed").getField(names[col.name])), F.lit("")).alias(raw[col.name])
+          for col in c.columns],
+    )  # fmt: skip
+    typed = parsed.select(
+        "*",
+        *[typed_value(F.col(raw[col.name]), col, src).cast(spark_type(col.type)).alias(col.name) for col in c.columns],
+    )
     checks: list[tuple[Column, str, str]] = [(F.col("_error").isNotNull(), "malformed_record", "_raw")]
     for col in c.columns:
         if not col.nullable:
-            checks.append((raws[col.name].isNull(), "missing_required", col.name))
-        checks.append((raws[col.name].isNotNull() & typed[col.name].isNull(), "wrong_type", col.name))
-    reason = F.coalesce(*[F.when(cond, F.lit(r)) for cond, r, _ in checks])
-    rule = F.coalesce(*[F.when(cond, F.lit(col)) for cond, _, col in checks])
+            checks.append((F.col(raw[col.name]).isNull(), "missing_required", col.name))
+        checks.append((F.col(raw[col.name]).isNotNull() & F.col(f"`{col.name}`").isNull(), "wrong_type", col.name))
+    first = F.coalesce(
+        *[F.when(cond, F.struct(F.lit(r).alias("reason"), F.lit(n).alias("rule"))) for cond, r, n in checks]
+    )
     return (
-        parsed.select("*", *[typed[n].alias(n) for n in typed])
-        .withColumn("_reason", reason)
-        .withColumn("_rule", rule)
+        typed.withColumn("_check", first)
+        .select("*", F.col("_check.reason").alias("_reason"), F.col("_check.rule").alias("_rule"))
         .withColumn(
             "_stage", F.when(F.col("_error").isNotNull(), "bronze").when(F.col("_reason").isNotNull(), "silver")
         )
-        .drop("_parsed")
+        .drop("_check", *raw.values())
     )

@@ -102,7 +102,9 @@ def _gate_and_write(
         .withColumn("_reason", F.when(failed, F.lit("expectation")).otherwise(F.col("_reason")))
         .withColumn("_warned", F.col("_reason").isNull() & gate.warn_rule.isNotNull())
     )
-    existing = lake.read(silver_ref).where(F.col("_batch_id") != batch_id)
+    # silver as of now, pinned: read unpinned, the plan of `resolved` would change with the first write below and
+    # every later use would miss the cache and resolve the batch's versions again (two shuffles of the batch)
+    existing = lake.read_version(silver_ref, lake.version(silver_ref)).where(F.col("_batch_id") != batch_id)
     resolved = gated.transform(resolve_versions, c, existing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(

@@ -14,6 +14,8 @@ def table_doc(c: Contract) -> str:
     lines = [f"## {c.layer}.{c.table}", "", c.description.strip(), ""]
     facts = [("keys", ", ".join(c.keys) or "-"), ("latest version by", c.order_by or "-"),
              ("partitioned by", ", ".join(c.partition_by) or "-"), ("quality policy", c.policy)]  # fmt: skip
+    if c.cluster_by:
+        facts.insert(3, ("Z-ordered by (optimize stage)", ", ".join(c.cluster_by)))
     if c.source:
         facts.insert(0, ("source", c.source))
     if c.tag_columns:
