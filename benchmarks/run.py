@@ -117,6 +117,11 @@ def exponents(sizes: list[dict]) -> dict[str, float | None]:
             for n in names}  # fmt: skip
 
 
+def last_step_exponents(sizes: list[dict]) -> dict[str, float | None]:
+    """Per stage: the slope between the two largest sizes only, where fixed costs weigh least."""
+    return exponents(sizes[-2:])
+
+
 def targets(result: dict) -> list[str]:
     """The issue's targets, each with the measured figure and whether it is met (at the largest size)."""
     largest, out = result["sizes"][-1]["stages"], []
@@ -135,20 +140,22 @@ def targets(result: dict) -> list[str]:
 
 
 def markdown(result: dict) -> str:
-    sizes, slopes = result["sizes"], result["exponents"]
-    head = "| stage | " + " | ".join(f"{s['events']:,} events: s (events/s, heap MB)" for s in sizes) + " | exponent |"
+    sizes, slopes, last = result["sizes"], result["exponents"], last_step_exponents(result["sizes"])
+    head = ("| stage | " + " | ".join(f"{s['events']:,} events: s (events/s, heap MB)" for s in sizes)
+            + " | exponent (all sizes) | exponent (two largest) |")  # fmt: skip
     lines = [
         "# Benchmarks", "",
+        *([f"> {result['note']}", ""] if result.get("note") else []),
         f"Measured {result['measured_at']} on {result['machine']} with {result['versions']}.", "",
         f"Command: `{result['command']}`", "",
         "## Seconds per stage", "",
-        head, "|" + "---|" * (len(sizes) + 2),
+        head, "|" + "---|" * (len(sizes) + 3),
     ]  # fmt: skip
     for name in sizes[0]["stages"]:
         cells = [f"{s['stages'][name]['seconds']:.1f} ({s['stages'][name]['events_per_s'] or 0:,}, "
                  f"{s['stages'][name]['jvm_heap_mb']:,})" for s in sizes]  # fmt: skip
-        slope = slopes.get(name)
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'-' if slope is None else slope} |")
+        fits = [("-" if f.get(name) is None else f[name]) for f in (slopes, last)]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fits[0]} | {fits[1]} |")
     lines += ["", "## Against plain Spark (benchmarks/baselines.py): stage s / baseline s", "",
               "| stage | " + " | ".join(f"{s['events']:,} events" for s in sizes) + " |",
               "|" + "---|" * (len(sizes) + 1)]  # fmt: skip
@@ -191,7 +198,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--top", type=int, default=5, help="most expensive Spark stages reported per size")
+    parser.add_argument("--note", default=None, help="a remark printed under the title")
+    parser.add_argument("--render", type=Path, default=None, help="only rewrite --markdown from this JSON; no run")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.render.read_text())
+        result["note"] = args.note or result.get("note")
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.markdown.write_text(markdown(result))
+        return
     with workdir(args.workdir, "audiencelake-bench-run-") as work:
         events_dir = work / "spark-events"
         events_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +222,7 @@ def main() -> None:
                         f"{spark.conf.get('spark.sql.shuffle.partitions')}, driver memory "
                         f"{spark.conf.get('spark.driver.memory')}",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "note": args.note,
             "sizes": [],
         }  # fmt: skip
         log = next(events_dir.iterdir())  # Spark writes one file per application, appended as it goes

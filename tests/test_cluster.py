@@ -17,7 +17,7 @@ from audiencelake.contracts import contract
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
 from audiencelake.tags.profile import build_profile
-from conftest import ROOT, lake_settings
+from conftest import DRIVER_RESULT_LIMIT, ROOT, lake_settings
 from helpers import job_script
 from standalone import StandaloneCluster
 
@@ -61,6 +61,10 @@ def on_cluster(world, cluster: StandaloneCluster, wheel: Path, tmp_path_factory:
     flags = [x for s in sets for x in ("--set", s)]
     submit = dict(
         conf={
+            # a small driver: the jobs keep data on the executors, so 512 MB of driver heap and 4 MB of task
+            # results per action are enough at any lake size (the local suite runs every stage under the same limit)
+            "spark.driver.memory": "512m",
+            "spark.driver.maxResultSize": DRIVER_RESULT_LIMIT,
             "spark.executor.memory": "1g",
             "spark.executor.cores": "1",
             "spark.cores.max": "2",

@@ -26,6 +26,10 @@ from audiencelake.quality.results import write_results
 from audiencelake.runs import Run
 
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
+# A batch is read several times (quality gate, version resolution, silver, restricted and quarantine writes), so it
+# is kept, on local disk: a batch's size has no bound, and in the heap two copies of a 4-million-event batch ran a
+# 4 GB local session out of memory (benchmarks/run.py, issue 9). The OS page cache keeps re-reads fast.
+BATCH_STORAGE = StorageLevel.DISK_ONLY
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
         .transform(derive, c, salt)
         .withColumn("_record_hash", _record_hash(c, salt))
         .transform(attach_user_ids, lake, c)
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).persist(BATCH_STORAGE)
     try:
         return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read)
     finally:
@@ -105,12 +109,13 @@ def _gate_and_write(
     # silver as of now, pinned: read unpinned, the plan of `resolved` would change with the first write below and
     # every later use would miss the cache and resolve the batch's versions again (two shuffles of the batch)
     existing = lake.read_version(silver_ref, lake.version(silver_ref)).where(F.col("_batch_id") != batch_id)
-    resolved = gated.transform(resolve_versions, c, existing).persist(StorageLevel.MEMORY_AND_DISK)
+    resolved = gated.transform(resolve_versions, c, existing).persist(BATCH_STORAGE)
     try:
         counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(
             F.count("*").alias("n"), F.sum(F.col("_warned").cast("long")).alias("warned"),
             F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze"),
             F.sum(F.col("_in_silver").cast("long")).alias("updates")).collect()}  # fmt: skip
+        rows.unpersist()  # `resolved` now holds every row: one copy of the batch at a time
         winners = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table)
         if c.partition_by:  # one writer per partition value: few, large files instead of tasks x dates small ones
             winners = winners.repartition(*[F.col(p) for p in c.partition_by])

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import mlflow
 import mlflow.spark
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.ml.feature import StringIndexer
@@ -136,7 +137,9 @@ def popular(train: DataFrame, users: DataFrame, seen: DataFrame | None, k: int, 
 
 def ranking_metrics(recs: DataFrame, relevant: DataFrame, k: int, catalogue: int) -> dict[str, float]:
     """precision, recall, MAP and nDCG at k (Spark's RankingEvaluator) over the users with relevant items, and
-    catalogue coverage (share of items recommended to anyone)."""
+    catalogue coverage (share of items recommended to anyone). `recs` is computed once: the metrics and the
+    coverage read the same cached rows (uncached, coverage scored every user against every item a second time)."""
+    recs = recs.persist(StorageLevel.MEMORY_AND_DISK)
     ids = relevant.select("item_id").union(recs.select("item_id")).distinct()
     index = ids.withColumn("i", F.dense_rank().over(Window.orderBy("item_id")).cast("double"))
     predicted = (
@@ -157,8 +160,9 @@ def ranking_metrics(recs: DataFrame, relevant: DataFrame, k: int, catalogue: int
         )
         for name, metric in METRICS.items()
     }
-    data.unpersist()
     out["coverage"] = recs.select("item_id").distinct().count() / max(1, catalogue)
+    data.unpersist()
+    recs.unpersist()
     return out
 
 
