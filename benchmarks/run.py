@@ -2,9 +2,11 @@
 stage's scaling exponent (slope of log seconds against log events). Printed, and written as JSON and as the
 markdown table of docs/benchmarks.md (with the machine, versions and command). Never asserted.
 
-    .venv/bin/python benchmarks/run.py --scale 1000 4000 16000 --days 120
+    .venv/bin/python benchmarks/run.py --scale 825 3300 13200 --days 120   # docs/benchmarks.md: 0.26, 1, 4 M events
+    .venv/bin/python benchmarks/run.py --render docs/benchmarks.json --note "..."   # the markdown again, no run
 
-`--scale` lists world sizes in users (events grow with users). Memory is sampled every 0.2 s while a stage runs:
+`--scale` lists world sizes in users (events grow with users; the default, about 1, 4 and 16 M events, takes over
+three hours on 2 cores). Memory is sampled every 0.2 s while a stage runs:
 the driver's resident set (this Python process), the JVM's resident set and its used heap.
 """
 
