@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -47,11 +48,21 @@ def _context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | 
     return StageContext(Lake(spark, settings), Run.create(as_of, run_id), options)
 
 
+@contextmanager
+def _locked(command: str, env: str, sets: list[str] | None, run_id: str | None = None):
+    """Hold the lake's lock (`audiencelake.lake_lock`) for a command that writes; taken before Spark starts."""
+    from audiencelake.lake_lock import lake_lock
+
+    with lake_lock(load_settings(env, sets or []), command, run_id):
+        yield
+
+
 def _stage_command(name: str):
     def command(env: Env = "local", as_of: AsOf = None, run_id: RunId = None, sets: Sets = None) -> None:
         from audiencelake.stages import run_stage
 
-        counts = run_stage(name, _context(env, as_of, run_id, sets))
+        with _locked(name, env, sets, run_id):
+            counts = run_stage(name, _context(env, as_of, run_id, sets))
         typer.echo(f"{name}: {counts}")
 
     from audiencelake.stages import REGISTRY, load_stages
@@ -87,8 +98,9 @@ def run(
     from audiencelake.report.tables import stage_table
     from audiencelake.stages import run_pipeline
 
-    ctx = _context(env, as_of, run_id, sets)
-    counts = run_pipeline(ctx, start, stop)
+    with _locked("run", env, sets, run_id):
+        ctx = _context(env, as_of, run_id, sets)
+        counts = run_pipeline(ctx, start, stop)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + stage_table(counts, ctx.seconds))
 
@@ -142,6 +154,15 @@ def synth(
     typer.echo(f"planted bad records: { {k: dict(v) for k, v in summary.bad_records.items()} }")
 
 
+def _empty_lake(root: Path) -> None:
+    """Delete everything under a local lake but its lock (held by the command doing it)."""
+    from audiencelake.lake_lock import LOCK_FILE
+
+    for child in root.iterdir():
+        if child.name != LOCK_FILE:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(help="Customers in the generated world.")] = 1000,
@@ -164,17 +185,19 @@ def demo(
     from audiencelake.synth import recorded_spec
     from audiencelake.synth.world import DEFAULT_END
 
-    # profiles are as of the generated world's last day
-    ctx = _context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
-    settings = ctx.lake.settings
-    world, out = requested_world(ctx.options), Path(settings.landing_root).parent
-    existing = recorded_spec(out)
-    if existing is not None and existing != world.as_dict():
-        typer.echo(f"the demo lake {settings.lake_root} was built from another world ({existing}); rebuilding it")
-        shutil.rmtree(settings.lake_root)
-    salt_from = f"${settings.pii.salt_env}" if os.environ.get(settings.pii.salt_env) else "pii.salt in conf/local.yaml"
-    typer.echo(f"PII salt: from {salt_from} (production: set ${settings.pii.salt_env} from a secret store)")
-    counts = run_pipeline(ctx)
+    with _locked("demo", "local", sets):
+        # profiles are as of the generated world's last day
+        ctx = _context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
+        settings = ctx.lake.settings
+        world, out = requested_world(ctx.options), Path(settings.landing_root).parent
+        existing = recorded_spec(out)
+        if existing is not None and existing != world.as_dict():
+            typer.echo(f"the demo lake {settings.lake_root} was built from another world ({existing}); rebuilding it")
+            _empty_lake(Path(settings.lake_root))
+        salt_env = settings.pii.salt_env
+        salt_from = f"${salt_env}" if os.environ.get(salt_env) else "pii.salt in conf/local.yaml"
+        typer.echo(f"PII salt: from {salt_from} (production: set ${salt_env} from a secret store)")
+        counts = run_pipeline(ctx)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + coverage_table(ctx.lake, ctx.run.as_of))
     typer.echo("\n" + models_table(ctx.lake))
@@ -334,14 +357,15 @@ def measure(
 
     if audience and not run_id:
         raise AudiencelakeError("--audience needs the --run-id that built it")
-    lake = _context(env, as_of, run_id, sets).lake
-    if audience:
-        rows = [measure_audience(lake, audience, run_id)]
-    elif campaign:
-        rows = measure_campaigns(lake, window_days, campaign)
-    else:
-        rows = measure_all(lake, window_days)
-    write_results(lake, rows)
+    with _locked("measure", env, sets, run_id):
+        lake = _context(env, as_of, run_id, sets).lake
+        if audience:
+            rows = [measure_audience(lake, audience, run_id)]
+        elif campaign:
+            rows = measure_campaigns(lake, window_days, campaign)
+        else:
+            rows = measure_all(lake, window_days)
+        write_results(lake, rows)
     typer.echo(results_table(rows) if rows else "nothing to measure")
 
 
@@ -358,8 +382,20 @@ def suppress(
     """Add a person to the global suppression list (ops.suppression); email and phone are stored hashed."""
     from audiencelake.audiences.suppression import suppress as add
 
-    keys = add(_context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
+    with _locked("suppress", env, sets):
+        keys = add(_context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
     typer.echo(f"suppressed ({reason}): {len(keys)} entries")
+
+
+@app.command()
+def unlock(env: Env = "local", sets: Sets = None) -> None:
+    """Remove the lake's lock left by a run that is gone (check first that it no longer runs)."""
+    from audiencelake.lake_lock import lock_path
+    from audiencelake.lake_lock import unlock as remove
+
+    settings = load_settings(env, sets or [])
+    holder = remove(settings)
+    typer.echo(f"removed {lock_path(settings)} ({holder})" if holder is not None else "the lake is not locked")
 
 
 def main(argv: list[str] | None = None) -> None:
