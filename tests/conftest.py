@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,23 @@ def small_models_config(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def captured_logs():
+    """The formatted records the block logs: audiencelake's at DEBUG, everything else at its usual level."""
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(f"{record.name}: {record.getMessage()}")
+    ours = logging.getLogger("audiencelake")
+    level = ours.level
+    logging.getLogger().addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        ours.setLevel(level)
+        logging.getLogger().removeHandler(handler)
+
+
 @pytest.fixture(scope="session")
 def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     """A six-month world run through every stage, models included (trained, registered and scored once)."""
@@ -110,8 +129,10 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     config = small_models_config(root / "models.yaml")
     lake = Lake(spark, lake_settings(root, f"models.config={config}"))
     ctx = StageContext(lake, Run.create(as_of=DEFAULT_END, run_id="models-1"), dict(MODELS_WORLD))
-    counts = run_pipeline(ctx)
-    return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config}
+    with captured_logs() as logs:  # every record of the run, at DEBUG (tests/test_secrets.py reads them)
+        counts = run_pipeline(ctx)
+    return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config,
+            "logs": logs}  # fmt: skip
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -61,6 +61,12 @@ def test_env_vars_then_flags_override(tmp_path: Path) -> None:
     assert settings.spark.master == "local[1]"
 
 
+def test_an_override_that_is_not_yaml_is_a_string() -> None:
+    settings = load_settings("local", ["sources.orders.path={landing}/x/*.csv", "spark.master=local[1]"], environ={})
+    assert settings.sources["orders"].path == "{landing}/x/*.csv"  # a YAML flow mapping would not parse
+    assert settings.spark.master == "local[1]"
+
+
 def test_bad_override_shape() -> None:
     with pytest.raises(ConfigError, match="--set: lake.root: expected section.key=value"):
         load_settings("local", ["lake.root"], environ={})

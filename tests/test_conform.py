@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
+from audiencelake.ingest.pii import with_salt
 from helpers import make_contract, make_source
 
 
@@ -60,7 +61,7 @@ def test_derive_hashes_pii_and_evaluates_expressions(spark) -> None:
     c = make_contract()
     df = _bronze(spark, [{"order_id": "A", "ts": "2026-07-01T00:00:00", "price": "2.5", "qty": "4",
                           "email": "  Ann.Lee@Example.COM "}])  # fmt: skip
-    row = derive(conform(df, c, make_source()), c, "pepper").first()
+    row = derive(with_salt(conform(df, c, make_source()), "pepper"), c).first()
     assert row["total"] == Decimal("10.00")
     assert row["email_hash"] == hashlib.sha256(b"pepperann.lee@example.com").hexdigest()
 

@@ -219,7 +219,16 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, origin: str) -> N
         if not isinstance(child, dict):
             raise ConfigError(origin, dotted, f"'{key}' is not a section")
         node = child
-    node[keys[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+    node[keys[-1]] = _scalar(value) if isinstance(value, str) else value
+
+
+def _scalar(value: str) -> Any:
+    """An override's value as YAML (`true`, `3`, `[a, b]`), or the string itself when it is not YAML
+    (`{landing}/x/*.csv`)."""
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 def _env_overrides(environ: dict[str, str]) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pyspark.sql import functions as F
 
 from audiencelake.errors import AudiencelakeError
-from audiencelake.ingest.pii import normalize_email, normalize_phone, salted_hash
+from audiencelake.ingest.pii import normalize_email, normalize_phone, salted_hash, with_salt
 from audiencelake.lake import Lake, check_schema
 
 REASONS = ("unsubscribe", "complaint", "do_not_contact", "erasure")
@@ -34,11 +34,15 @@ def suppress(
         raise AudiencelakeError("suppression needs a user id, an email or a phone")
     spark, salt = lake.spark, lake.settings.pii_salt()
     raw = spark.createDataFrame([(user_id, email, phone)], "user_id string, email string, phone string")
-    hashed = raw.select(
-        "user_id",
-        salted_hash(normalize_email(F.col("email")), salt).alias("email_hash"),
-        salted_hash(normalize_phone(F.col("phone")), salt).alias("phone_hash"),
-    ).first()
+    hashed = (
+        with_salt(raw, salt)
+        .select(
+            "user_id",
+            salted_hash(normalize_email(F.col("email"))).alias("email_hash"),
+            salted_hash(normalize_phone(F.col("phone"))).alias("phone_hash"),
+        )
+        .first()
+    )
     for flag, given, kind in (("--email", email, "email_hash"), ("--phone", phone, "phone_hash")):
         if given and not hashed[kind]:
             raise AudiencelakeError(f"suppression {flag} {given!r}: nothing left to hash after normalisation")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -22,8 +23,23 @@ from audiencelake.ingest.landing import LandingFile, canonical_path_col, list_fi
 from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import Run
 
-MALFORMED = "malformed_record"
+# Why a record cannot be used at all (bronze `_error`, the quarantine's reason at stage `bronze`)
+MALFORMED = "malformed_record"  # not a JSON object, or a CSV row with the wrong number of fields
+JSON_ARRAY = "json_array"  # a JSON array where JSON lines (one object per line) were expected
+INVALID_ENCODING = "invalid_encoding"  # bytes that are not UTF-8 (e.g. Latin-1): the reader put U+FFFD in their place
+TOO_LARGE = "record_too_large"  # over MAX_RECORD_CHARS: no event or profile is that big (a runaway field, a dump)
+MAX_RECORD_CHARS = 1_000_000
 log = logging.getLogger(__name__)
+
+
+def record_error(raw: Column, malformed: Column) -> Column:
+    """The bronze reason for a record (null when it can be used): its size, its encoding, then whether it parsed."""
+    return (
+        F.when(F.length(raw) > MAX_RECORD_CHARS, F.lit(TOO_LARGE))
+        .when(raw.contains("\ufffd"), F.lit(INVALID_ENCODING))
+        .when(malformed & F.ltrim(raw).startswith("["), F.lit(JSON_ARRAY))
+        .when(malformed, F.lit(MALFORMED))
+    )
 
 
 @dataclass(frozen=True)
@@ -40,13 +56,15 @@ def file_columns(c: Contract, src: SourceSettings) -> dict[str, str]:
 
 
 def json_records(lines: DataFrame) -> DataFrame:
-    """Text lines (`value`, with the file source's `_metadata`) -> (_file, _raw, _error); blank lines are skipped and
-    a line that is not a JSON object is malformed. Batch and streaming reads share it."""
-    parsed = F.from_json("value", T.MapType(T.StringType(), T.StringType()))
-    return lines.where(F.trim("value") != "").select(
+    """Text lines (`value`, with the file source's `_metadata`) -> (_file, _raw, _error); blank lines are skipped, a
+    leading byte-order mark is dropped, and a line that is not a JSON object is malformed. Batch and streaming reads
+    share it."""
+    value = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before a file's first line
+    parsed = F.from_json(value, T.MapType(T.StringType(), T.StringType()))
+    return lines.where(F.trim(value) != "").select(
         canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
-        F.col("value").alias("_raw"),
-        F.when(parsed.isNull(), F.lit(MALFORMED)).alias("_error"),
+        value.alias("_raw"),
+        record_error(value, parsed.isNull()).alias("_error"),
     )
 
 
@@ -55,6 +73,8 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
 
     JSON: the line is the raw record; a line that is not a JSON object is malformed. CSV: fields are read as
     strings by the header's names and kept as a JSON object; a row with the wrong number of fields is malformed.
+    Either way a record with bytes that are not UTF-8 is `invalid_encoding` (`record_error`). A CSV header naming
+    columns the source does not map, or lacking some it does, is logged with the file (schema drift).
 
     Raises:
         SourceError: a CSV header differs from the first file's, naming the file.
@@ -64,6 +84,7 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     if src.format == "csv":
         options = {"header": "true", **src.options}
         header = spark.read.options(**options).csv(paths[0]).columns
+        _warn_drift(src, paths[0], header)
         schema = T.StructType(
             [T.StructField(h, T.StringType()) for h in header] + [T.StructField("_corrupt", T.StringType())]
         )
@@ -74,10 +95,11 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
             .schema(schema)
             .csv(paths)
         )
+        raw = F.coalesce("_corrupt", F.to_json(F.struct(*[F.col(f"`{h}`") for h in header])))
         return df.select(
             canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
-            F.coalesce("_corrupt", F.to_json(F.struct(*[F.col(f"`{h}`") for h in header]))).alias("_raw"),
-            F.when(F.col("_corrupt").isNotNull(), F.lit(MALFORMED)).alias("_error"),
+            raw.alias("_raw"),
+            record_error(raw, F.col("_corrupt").isNotNull()).alias("_error"),
         )
     df = spark.read.options(**src.options).parquet(*paths)
     return df.select(
@@ -85,6 +107,25 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("_raw"),
         F.lit(None).cast("string").alias("_error"),
     )
+
+
+def _warn_drift(src: SourceSettings, path: str, header: list[str]) -> None:
+    """Log the columns a CSV header adds to (kept in bronze `_raw` only) or lacks from the source's contract."""
+    expected = set(file_columns(contract(src.table), src).values())
+    if extra := [h for h in header if h not in expected]:
+        log.warning("%s: columns %s are not in contract '%s' (kept in bronze only)", path, extra, src.table)
+    if missing := sorted(expected - set(header)):
+        log.warning("%s: columns %s of contract '%s' are missing from the header", path, missing, src.table)
+
+
+def read_failure(text: str) -> str:
+    """The file and the root cause in a Spark read error (a Py4J error's text: a Java stack trace)."""
+    file = re.search(r"while reading file (\S+?)\.?\s", text)
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    cause = causes[-1].strip() if causes else next((line for line in text.splitlines() if line.strip()), text)
+    if "EOFException" in cause:
+        cause += " (a truncated or corrupt compressed file)"
+    return f"{file.group(1)}: {cause}" if file else cause
 
 
 def _batch_id(source: str, files: list[LandingFile], now: datetime) -> str:
@@ -118,9 +159,7 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
         if "CSV header does not conform" in text:
             detail = text.split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
             raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
-        names = ", ".join(f.read_path for f in new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
-        first = next((line for line in text.splitlines() if line.strip()), text)
-        raise SourceError(f"source '{source}': cannot read new files ({names}): {first}") from exc
+        raise SourceError(f"source '{source}': cannot read a new landing file: {read_failure(text)}") from exc
 
 
 def ledgered_files(lake: Lake, source: str, listed: list[LandingFile]) -> set[str]:

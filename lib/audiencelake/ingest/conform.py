@@ -61,7 +61,8 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     names = file_columns(c, src)
     raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in dict.fromkeys(names.values())])
     raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
-    parsed = df.withColumn("_parsed", F.from_json("_raw", raw_schema)).select(
+    unread = F.col("_error").isNotNull()  # rejected at bronze: not parsed again (it may be a 50 MB line)
+    parsed = df.withColumn("_parsed", F.when(~unread, F.from_json("_raw", raw_schema))).select(
         *[F.col(f"`{name}`") for name in df.columns],
         *[F.nullif(F.trim(F.col("_parsed").getField(names[col.name])), F.lit("")).alias(raw[col.name])
           for col in c.columns],
@@ -70,7 +71,7 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
         "*",
         *[typed_value(F.col(raw[col.name]), col, src).cast(spark_type(col.type)).alias(col.name) for col in c.columns],
     )
-    checks: list[tuple[Column, str, str]] = [(F.col("_error").isNotNull(), "malformed_record", "_raw")]
+    checks: list[tuple[Column, str | Column, str]] = [(unread, F.col("_error"), "_raw")]
     for col in c.columns:
         if not col.nullable:
             checks.append((F.col(raw[col.name]).isNull(), "missing_required", col.name))

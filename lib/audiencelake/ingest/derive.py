@@ -10,8 +10,9 @@ from audiencelake.errors import ContractError
 from audiencelake.ingest.pii import NORMALIZERS, salted_hash
 
 
-def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
-    """Add every derived column of `c` to `df` (which holds the contract's typed input columns).
+def derive(df: DataFrame, c: Contract) -> DataFrame:
+    """Add every derived column of `c` to `df` (which holds the contract's typed input columns, and the salt:
+    `pii.with_salt`).
 
     A derived column has a SQL `expression`, or is named `<pii column>_hash` (salted SHA-256 of the normalised
     email or phone), or is `user_id`: the customer id in tables keyed by customer, null in visitor tables
@@ -26,7 +27,7 @@ def derive(df: DataFrame, c: Contract, salt: str) -> DataFrame:
             value = F.expr(col.expression)
         elif col.name in pii:
             source = pii[col.name]
-            value = salted_hash(NORMALIZERS[source.pii](F.col(source.name)), salt)
+            value = salted_hash(NORMALIZERS[source.pii](F.col(source.name)))
         elif col.name == "user_id":
             visitors = "anonymous_id" in {column.name for column in c.columns}
             value = F.lit(None) if visitors else F.col("customer_id")

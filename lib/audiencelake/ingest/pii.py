@@ -1,9 +1,16 @@
-"""PII normalisation and salted hashing, as Spark column expressions."""
+"""PII normalisation and salted hashing, as Spark column expressions.
+
+The salt reaches a query as a column broadcast from a one-row frame (`with_salt`), never as a literal: Spark prints
+literals in every query plan (the UI's SQL tab, event logs, `explain`), which would hand the salt to anyone who can
+read them. A one-row frame's plan names its column only.
+"""
 
 from __future__ import annotations
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+SALT = "_pii_salt"
 
 
 def normalize_email(col: Column) -> Column:
@@ -25,6 +32,11 @@ def normalize_phone(col: Column) -> Column:
 NORMALIZERS = {"email": normalize_email, "phone": normalize_phone}
 
 
-def salted_hash(col: Column, salt: str) -> Column:
-    """Hex SHA-256 of salt || value; null stays null."""
-    return F.when(col.isNotNull(), F.sha2(F.concat(F.lit(salt), col), 256))
+def with_salt(df: DataFrame, salt: str) -> DataFrame:
+    """`df` with the salt in column `_pii_salt` (drop it once the hashes are made)."""
+    return df.crossJoin(F.broadcast(df.sparkSession.createDataFrame([(salt,)], f"{SALT} string")))
+
+
+def salted_hash(col: Column) -> Column:
+    """Hex SHA-256 of salt || value over a frame `with_salt`; null stays null."""
+    return F.when(col.isNotNull(), F.sha2(F.concat(F.col(SALT), col), 256))

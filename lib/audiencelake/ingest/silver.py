@@ -19,6 +19,7 @@ from audiencelake.contracts import Contract, contract
 from audiencelake.identity.stitch import attach_user_ids
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
+from audiencelake.ingest.pii import SALT, salted_hash, with_salt
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
 from audiencelake.lake import RESTRICTED, Lake, check_schema
 from audiencelake.quality.gate import validate
@@ -60,8 +61,8 @@ def pending_batches(lake: Lake, source: str) -> list[str]:
     return sorted(r[0] for r in ledger.join(done, "batch_id", "left_anti").collect())
 
 
-def _record_hash(c: Contract, salt: str):
-    return F.sha2(F.concat(F.lit(salt), F.to_json(F.struct(*[F.col(f"`{col.name}`") for col in c.columns]))), 256)
+def _record_hash(c: Contract):
+    return salted_hash(F.to_json(F.struct(*[F.col(f"`{col.name}`") for col in c.columns])))
 
 
 def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudit:
@@ -78,8 +79,10 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
     rows = (
         bronze.transform(conform, c, src)
-        .transform(derive, c, salt)
-        .withColumn("_record_hash", _record_hash(c, salt))
+        .transform(with_salt, salt)
+        .transform(derive, c)
+        .withColumn("_record_hash", _record_hash(c))
+        .drop(SALT)
         .transform(attach_user_ids, lake, c)
     ).persist(BATCH_STORAGE)
     try:

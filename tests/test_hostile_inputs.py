@@ -1,0 +1,149 @@
+"""Hostile landing files (issue 10): each is quarantined row by row with a precise reason, or stops its source with
+one error naming the file; no record is lost. Per readable file, bronze rows = silver rows + quarantined rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from audiencelake.errors import SourceError
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+from audiencelake.stages import StageContext, run_stage
+from conftest import lake_settings
+
+ORDERS = "order_no,line,type,customer,created_at,sku,category,qty,price,discount,channel"
+ORDER = "{id},1,purchase,C1,{ts},SKU1,home,1,{price},0.0,app"
+CRM = ("customer_id,first_name,last_name,email,phone,birth_date,gender,city,signup_date,consent_email,consent_sms,"
+       "consent_push,consent_ads,updated_at")  # fmt: skip
+PERSON = "{id},Ann,Lee,{id}@mail.example.cn,13800000000,1990-01-02,F,{city},2025-01-01,true,true,true,true,{ts}"
+TS = "2026-10-24T10:18:16.000+00:00"
+
+
+def touch(i: int) -> str:
+    return json.dumps({"touch_id": f"T{i}", "customer_id": "C1", "campaign_id": "CMP001", "channel": "email",
+                       "touch_type": "send", "touch_ts": TS, "group": "treatment"})  # fmt: skip
+
+
+def social(i: int, target: str = "post1") -> str:
+    return json.dumps({"interaction_id": f"S{i}", "customer_id": "C1", "platform": "instagram", "action": "like",
+                       "target_id": target, "interaction_ts": TS}, ensure_ascii=False)  # fmt: skip
+
+
+def land(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        (root / "landing" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "landing" / rel).write_bytes(data)
+
+
+def ingest(spark, root: Path) -> tuple[Lake, dict]:
+    lake = Lake(spark, lake_settings(root))
+    return lake, run_stage("ingest", StageContext(lake, Run.create(as_of="2026-10-31", run_id="hostile"), {}))
+
+
+def outcome(lake: Lake) -> dict[str, dict]:
+    """Per landing file name: bronze rows, silver rows, and quarantined rows by (reason, rule)."""
+    out: dict[str, dict] = {}
+    for source in lake.settings.sources:
+        ref = lake.ref("bronze", source)
+        if lake.exists(ref):
+            for r in lake.read(ref).groupBy("_file").count().collect():
+                out.setdefault(Path(r["_file"]).name, {"silver": 0, "quarantine": {}})["bronze"] = r["count"]
+    for table in ("orders", "crm_profiles", "campaign_touches", "social_interactions"):
+        ref = lake.ref("silver", table)
+        if lake.exists(ref):
+            for r in lake.read(ref).groupBy("_file").count().collect():
+                out[Path(r["_file"]).name]["silver"] = r["count"]
+    for r in lake.read(lake.ref("ops", "quarantine")).groupBy("file", "reason", "rule").count().collect():
+        out[Path(r["file"]).name]["quarantine"][(r["reason"], r["rule"])] = r["count"]
+    return out
+
+
+def assert_accounted(files: dict[str, dict]) -> None:
+    for name, f in files.items():
+        assert f["bronze"] == f["silver"] + sum(f["quarantine"].values()), (name, f)
+
+
+def test_hostile_files_are_quarantined_with_a_reason_and_nothing_is_lost(spark, tmp_path: Path) -> None:
+    drifted = ORDERS + ",coupon"  # a column added upstream: kept in bronze, logged
+    land(tmp_path, {
+        "campaign_touches/array.jsonl": ("[" + ",".join(touch(i) for i in range(3)) + "]\n").encode(),
+        "campaign_touches/bom.jsonl": ("\ufeff" + touch(3) + "\n" + touch(4) + "\n").encode(),
+        "campaign_touches/empty.jsonl": b"",
+        "campaign_touches/all_bad.jsonl": b"not json\n{broken\n12\n",
+        "social/latin1.jsonl": (social(1, "café") + "\n" + social(2) + "\n").encode("latin-1"),
+        "social/huge.jsonl": (social(3, "x" * 50_000_000) + "\n").encode(),  # one 50 MB line
+        "orders/a_numbers_and_times.csv": "\n".join([
+            drifted,
+            ORDER.format(id="O1", ts="2026-10-24 15:52:36", price="41.41") + ",X",
+            ORDER.format(id="O2", ts="2026-10-24 15:52:36", price='"1,234.50"') + ",X",  # thousands separator
+            ORDER.format(id="O3", ts="2026/10/24 15:52", price="1.00") + ",X",  # another format
+            ORDER.format(id="O4", ts="2026-10-24T15:52:36+08:00", price="1.00") + ",X",  # with a zone
+        ]).encode() + b"\n",
+        "orders/b_header_only.csv": (drifted + "\n").encode(),
+        "crm/latin1.csv": "\n".join([
+            CRM, PERSON.format(id="C1", city="Zürich", ts=TS), PERSON.format(id="C2", city="Hangzhou", ts=TS)
+        ]).encode("latin-1") + b"\n",
+    })  # fmt: skip
+    lake, counts = ingest(spark, tmp_path)
+    files = outcome(lake)
+    assert_accounted(files)
+    q = {name: f["quarantine"] for name, f in files.items()}
+    assert q["array.jsonl"] == {("json_array", "_raw"): 1}
+    assert files["bom.jsonl"] == {"bronze": 2, "silver": 2, "quarantine": {}}
+    assert q["all_bad.jsonl"] == {("malformed_record", "_raw"): 3}
+    assert files["latin1.jsonl"]["silver"] == 1 and q["latin1.jsonl"] == {("invalid_encoding", "_raw"): 1}
+    assert files["latin1.csv"]["silver"] == 1 and q["latin1.csv"] == {("invalid_encoding", "_raw"): 1}
+    assert q["huge.jsonl"] == {("record_too_large", "_raw"): 1}
+    huge = lake.read(lake.ref("ops", "quarantine")).where(F.col("reason") == "record_too_large")
+    assert huge.select(F.length("raw")).first()[0] > 50_000_000  # kept whole, for the sender to inspect
+    assert files["a_numbers_and_times.csv"]["silver"] == 1
+    assert q["a_numbers_and_times.csv"] == {("wrong_type", "unit_price"): 1, ("wrong_type", "order_ts"): 2}
+    ledger = {Path(r["file"]).name for r in lake.read(lake.ref("ops", "ingest_files")).collect()}
+    assert {"empty.jsonl", "b_header_only.csv"} <= ledger  # read, found empty, recorded: not retried forever
+    assert "b_header_only.csv" not in files and "empty.jsonl" not in files
+    assert counts["rows_read"] == sum(f["bronze"] for f in files.values())
+
+
+def test_a_truncated_gzip_stops_its_source_naming_the_file_and_is_read_once_replaced(spark, tmp_path: Path) -> None:
+    good = gzip.compress("".join(touch(i) + "\n" for i in range(200)).encode())
+    land(tmp_path, {"campaign_touches/t.jsonl.gz": good[:-40]})
+    lake = Lake(spark, lake_settings(tmp_path, "sources.campaign_touches.path={landing}/campaign_touches/*.jsonl.gz"))
+    ctx = StageContext(lake, Run.create(as_of="2026-10-31", run_id="gz"), {})
+    with pytest.raises(SourceError) as err:
+        run_stage("ingest", ctx)
+    message = str(err.value)
+    assert message.count("\n") == 0 and "source 'campaign_touches'" in message
+    assert "landing/campaign_touches/t.jsonl.gz: java.io.EOFException: Unexpected end of input stream" in message
+    assert "truncated or corrupt compressed file" in message
+    assert lake.read(lake.ref("bronze", "campaign_touches")).count() == 0  # nothing half-read
+    land(tmp_path, {"campaign_touches/t.jsonl.gz": good})  # the sender re-delivers the file
+    counts = run_stage("ingest", ctx)
+    assert counts["rows_to_silver"] == 200
+
+
+def test_renamed_columns_and_a_wrong_delimiter_are_quarantined_and_logged(
+    spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    land(tmp_path, {
+        "orders/renamed.csv": "\n".join([
+            ORDERS.replace("qty", "quantity_units"), ORDER.format(id="O1", ts="2026-10-24 15:52:36", price="1.0")
+        ]).encode() + b"\n",
+        "crm/semicolon.csv": "\n".join([
+            CRM.replace(",", ";"), PERSON.format(id="C1", city="Wuhan", ts=TS).replace(",", ";")
+        ]).encode() + b"\n",
+    })  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="audiencelake"):
+        lake, _ = ingest(spark, tmp_path)
+    files = outcome(lake)
+    assert_accounted(files)
+    assert files["renamed.csv"]["quarantine"] == {("missing_required", "quantity"): 1}
+    assert files["semicolon.csv"]["quarantine"] == {("missing_required", "customer_id"): 1}
+    assert "renamed.csv: columns ['quantity_units'] are not in contract 'orders'" in caplog.text
+    assert "renamed.csv: columns ['qty'] of contract 'orders' are missing from the header" in caplog.text
+    assert "semicolon.csv: columns ['customer_id;first_name;" in caplog.text
