@@ -102,6 +102,8 @@ def test_two_runs_started_at_once_one_runs_one_is_refused(spark, tmp_path: Path)
         f"lake.root={tmp_path / 'lake'}",
         f"lake.landing={tmp_path / 'landing'}",
         f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        # two sources are enough to race on (the others' files are left unread: a fresh JVM per source is slow)
+        *[f"sources.{s}.path={tmp_path}/elsewhere/*" for s in ("clickstream", "campaign_touches", "social")],
     ]
     args = ["ingest", "--as-of", DEFAULT_END.isoformat(), *[a for s in sets for a in ("--set", s)]]
     small = ["--set", "spark.master=local[1]", "--set", "spark.conf.spark.driver.memory=1g"]
