@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from audiencelake.config import Settings
 from audiencelake.contracts import contract
 from audiencelake.errors import ContractError
+from audiencelake.failpoints import after_commit
 
 RESTRICTED = "silver_restricted"
 
@@ -85,6 +86,7 @@ class Lake:
 
     def _save(self, writer, ref: TableRef) -> None:
         writer.saveAsTable(ref.location) if ref.by_name else writer.save(ref.location)
+        after_commit(str(ref))
 
     def replace_where(self, df: DataFrame, ref: TableRef, condition: str, merge_schema: bool = False) -> None:
         """Atomically replace the rows matching `condition` with `df` (creating the table from its contract first).
@@ -116,6 +118,7 @@ class Lake:
             .whenNotMatchedInsertAll()
             .execute()
         )
+        after_commit(str(ref))
 
 
 def check_schema(df: DataFrame, table: str, restricted: bool = False) -> DataFrame:
