@@ -89,3 +89,17 @@ def test_long_stages_log_spark_progress(spark, caplog: pytest.LogCaptureFixture)
             spark.sparkContext.parallelize(range(2), 2).mapPartitions(slow).count()
     beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage slow: ")]
     assert any(" s, job " in b and "/2 tasks" in b for b in beats), beats
+
+
+def test_a_rule_on_an_unknown_tag_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = (ROOT / "conf" / "audiences.yaml").read_text()
+    assert "field: lifecycle_stage" in shipped
+    bad = tmp_path / "audiences.yaml"
+    bad.write_text(shipped.replace("field: lifecycle_stage", "field: lifecycle_stag", 1))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audience", "check", "--file", str(bad)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.count("\n") == 0 and err.startswith(f"error: {bad}: audiences.") and "unknown field 'lifecycle_stag'" in err
+    )
