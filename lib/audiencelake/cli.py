@@ -9,60 +9,26 @@ import logging
 import os
 import shutil
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from audiencelake.cli_activation import audience_app, measure, suppress
+from audiencelake.cli_info import bundle, contracts_app, models_app, report, summary, tags_app
+from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.config import load_settings
 from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
-app.add_typer(contracts_app, name="contracts")
-tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")
-app.add_typer(tags_app, name="tags")
-models_app = typer.Typer(
-    no_args_is_help=True, help="The MLflow model registry (train_<model> and score_<model> are stages)."
-)
-app.add_typer(models_app, name="models")
-audience_app = typer.Typer(no_args_is_help=True, help="Audiences of conf/audiences.yaml: check, preview, rebuild.")
-app.add_typer(audience_app, name="audience")
-
-Env = Annotated[str, typer.Option("--env", help="Configuration: conf/<env>.yaml.")]
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Run date, YYYY-MM-DD (default: today, UTC).")]
-RunId = Annotated[str | None, typer.Option("--run-id", help="Run id (default: a new time-ordered id).")]
-Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: section.key=value.")]
-
-
-def _context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | None, **options):
-    from audiencelake.session import build_session
-    from audiencelake.stages import StageContext
-
-    settings = load_settings(env, sets or [])
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
-    return StageContext(Lake(spark, settings), Run.create(as_of, run_id), options)
-
-
-@contextmanager
-def _locked(command: str, env: str, sets: list[str] | None, run_id: str | None = None):
-    """Hold the lake's lock (`audiencelake.lake_lock`) for a command that writes; taken before Spark starts."""
-    from audiencelake.lake_lock import lake_lock
-
-    with lake_lock(load_settings(env, sets or []), command, run_id):
-        yield
 
 
 def _stage_command(name: str):
     def command(env: Env = "local", as_of: AsOf = None, run_id: RunId = None, sets: Sets = None) -> None:
         from audiencelake.stages import run_stage
 
-        with _locked(name, env, sets, run_id):
-            counts = run_stage(name, _context(env, as_of, run_id, sets))
+        with locked(name, env, sets, run_id):
+            counts = run_stage(name, context(env, as_of, run_id, sets))
         typer.echo(f"{name}: {counts}")
 
     from audiencelake.stages import REGISTRY, load_stages
@@ -98,8 +64,8 @@ def run(
     from audiencelake.report.tables import stage_table
     from audiencelake.stages import run_pipeline
 
-    with _locked("run", env, sets, run_id):
-        ctx = _context(env, as_of, run_id, sets)
+    with locked("run", env, sets, run_id):
+        ctx = context(env, as_of, run_id, sets)
         counts = run_pipeline(ctx, start, stop)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + stage_table(counts, ctx.seconds))
@@ -124,7 +90,7 @@ def stream(
 
     from audiencelake.ingest.stream import start_stream
 
-    ctx = _context(env, as_of, run_id, sets)
+    ctx = context(env, as_of, run_id, sets)
     query = start_stream(ctx.lake, ctx.run, source, trigger, interval)
     try:
         query.awaitTermination()
@@ -185,9 +151,9 @@ def demo(
     from audiencelake.synth import recorded_spec
     from audiencelake.synth.world import DEFAULT_END
 
-    with _locked("demo", "local", sets):
+    with locked("demo", "local", sets):
         # profiles are as of the generated world's last day
-        ctx = _context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
+        ctx = context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
         settings = ctx.lake.settings
         world, out = requested_world(ctx.options), Path(settings.landing_root).parent
         existing = recorded_spec(out)
@@ -211,183 +177,6 @@ def demo(
 
 
 @app.command()
-def summary(env: Env = "local", sets: Sets = None) -> None:
-    """Print rows per table, the accounting per source and the quarantine reasons."""
-    from audiencelake.report.summary import lake_summary
-
-    typer.echo(lake_summary(_context(env, None, None, sets).lake))
-
-
-@contracts_app.command("docs")
-def contracts_docs(
-    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data_dictionary.md"),
-) -> None:
-    """Write the data dictionary (Markdown) from the contracts."""
-    from audiencelake.report.dictionary import data_dictionary
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(data_dictionary())
-    typer.echo(f"wrote {out}")
-
-
-@app.command()
-def bundle(
-    out: Annotated[Path, typer.Option(help="Bundle file to write.")] = Path("databricks.yml"),
-) -> None:
-    """Write the Databricks asset bundle (one wheel task per registered stage) from the stage registry."""
-    from audiencelake.bundle import bundle_yaml
-
-    out.write_text(bundle_yaml())
-    typer.echo(f"wrote {out}")
-
-
-@app.command()
-def report(
-    env: Env = "local",
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Audience run shown (default: the latest).")] = None,
-    out: Annotated[Path | None, typer.Option(help="HTML file (default: <lake>/reports/report-<run>.html).")] = None,
-    sets: Sets = None,
-) -> None:
-    """Write one self-contained HTML report of the lake: sources, quality, tags, models, audiences, uplift."""
-    from audiencelake.report.html import write_report
-
-    typer.echo(f"report: {write_report(_context(env, None, None, sets).lake, run_id, out)}")
-
-
-@tags_app.command("check")
-def tags_check(
-    file: Annotated[Path | None, typer.Option(help="Tag catalogue (default: conf/tags.yaml).")] = None,
-) -> None:
-    """Validate a tag catalogue without Spark and list its tags by kind."""
-    from audiencelake.tags.loader import load_catalogue
-
-    catalogue = load_catalogue(file)
-    kinds: dict[str, int] = {}
-    for tag in catalogue.tags:
-        kinds[tag.kind] = kinds.get(tag.kind, 0) + 1
-    typer.echo(f"{catalogue.file}: {len(catalogue.tags)} tags OK ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
-
-
-@tags_app.command("coverage")
-def tags_coverage(env: Env = "local", as_of: AsOf = None, sets: Sets = None) -> None:
-    """Print the coverage table of gold.tag_catalog for an as-of date (default: the latest)."""
-    from audiencelake.report.tag_coverage import coverage_table
-
-    typer.echo(coverage_table(_context(env, None, None, sets).lake, as_of))
-
-
-@models_app.command("list")
-def models_list(env: Env = "local", sets: Sets = None) -> None:
-    """Each model's champion version, primary metric and training date."""
-    from audiencelake.report.tables import models_table
-
-    typer.echo(models_table(Lake(None, load_settings(env, sets or []))))
-
-
-@audience_app.command("check")
-def audience_check(
-    file: Annotated[Path | None, typer.Option(help="Audience definitions (default: activation.audiences).")] = None,
-    env: Env = "local",
-    sets: Sets = None,
-) -> None:
-    """Validate the audience definitions without Spark (against the configured tag catalogue); print every rule."""
-    from audiencelake.audiences.loader import load_audiences
-
-    settings = load_settings(env, sets or [])
-    definitions = load_audiences(file or settings.activation.audiences, settings.profile.tags)
-    for name, audience in definitions.audiences.items():
-        typer.echo(f"{name} [{audience.channel} -> {', '.join(audience.destinations)}]: {definitions.rule_text(name)}")
-    typer.echo(f"{definitions.file}: {len(definitions.audiences)} audiences OK")
-
-
-@audience_app.command("preview")
-def audience_preview(
-    name: Annotated[str, typer.Argument(help="Audience name.")],
-    env: Env = "local",
-    as_of: AsOf = None,
-    sets: Sets = None,
-) -> None:
-    """Print an audience's funnel, its size per group and its overlap with the other audiences; writes nothing."""
-    from audiencelake.audiences.build import build_audiences
-    from audiencelake.audiences.fields import Inputs
-    from audiencelake.audiences.runs import current_definitions, overlaps
-    from audiencelake.report.summary import text_table
-
-    ctx = _context(env, as_of, "preview", sets)
-    definitions = current_definitions(ctx.lake)
-    if name not in definitions.audiences:
-        raise AudiencelakeError(f"unknown audience '{name}'; have {', '.join(definitions.audiences)}")
-    built = build_audiences(definitions, Inputs.current(ctx.lake), "preview", ctx.run.as_of)
-    mine = next(b for b in built if b.audience.name == name)
-    typer.echo(f"{name} as of {ctx.run.as_of}: {mine.rule}")
-    typer.echo(text_table(mine.funnel, ("step", "users")))
-    typer.echo(f"final: {mine.treatment + mine.holdout} ({mine.treatment} treatment, {mine.holdout} holdout)")
-    typer.echo(text_table(sorted(overlaps(built, name).items()), ("overlaps with", "users")))
-
-
-@audience_app.command("rebuild")
-def audience_rebuild(
-    run_id: Annotated[str, typer.Option("--run-id", help="The run whose audiences to rebuild.")],
-    env: Env = "local",
-    sets: Sets = None,
-) -> None:
-    """Rebuild a run's audiences from the Delta versions it recorded and check they equal its stored members."""
-    from audiencelake.audiences.runs import rebuild
-
-    _, results = rebuild(_context(env, None, run_id, sets).lake, run_id)
-    for name, (members, differ) in results.items():
-        typer.echo(f"{name}: {members} members, {'identical' if not differ else f'{differ} rows differ'}")
-    if any(differ for _, differ in results.values()):
-        raise AudiencelakeError(f"run '{run_id}': the rebuilt members differ from gold.audience_members")
-
-
-@app.command()
-def measure(
-    audience: Annotated[str | None, typer.Option(help="Measure this audience of --run-id only.")] = None,
-    campaign: Annotated[str | None, typer.Option(help="Measure this campaign of silver.campaign_touches only.")] = None,
-    window_days: Annotated[int, typer.Option(help="Days measured from a campaign's send day.")] = 7,
-    env: Env = "local",
-    as_of: AsOf = None,
-    run_id: RunId = None,
-    sets: Sets = None,
-) -> None:
-    """Measure uplift against the holdout into gold.campaign_results (without options: the `measure` stage)."""
-    from audiencelake.audiences.measure import measure_all, measure_audience, measure_campaigns, write_results
-    from audiencelake.report.tables import results_table
-
-    if audience and not run_id:
-        raise AudiencelakeError("--audience needs the --run-id that built it")
-    with _locked("measure", env, sets, run_id):
-        lake = _context(env, as_of, run_id, sets).lake
-        if audience:
-            rows = [measure_audience(lake, audience, run_id)]
-        elif campaign:
-            rows = measure_campaigns(lake, window_days, campaign)
-        else:
-            rows = measure_all(lake, window_days)
-        write_results(lake, rows)
-    typer.echo(results_table(rows) if rows else "nothing to measure")
-
-
-@app.command()
-def suppress(
-    reason: Annotated[str, typer.Option(help="unsubscribe, complaint, do_not_contact or erasure.")],
-    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
-    email: Annotated[str | None, typer.Option()] = None,
-    phone: Annotated[str | None, typer.Option()] = None,
-    source: Annotated[str, typer.Option(help="Who asked.")] = "cli",
-    env: Env = "local",
-    sets: Sets = None,
-) -> None:
-    """Add a person to the global suppression list (ops.suppression); email and phone are stored hashed."""
-    from audiencelake.audiences.suppression import suppress as add
-
-    with _locked("suppress", env, sets):
-        keys = add(_context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
-    typer.echo(f"suppressed ({reason}): {len(keys)} entries")
-
-
-@app.command()
 def unlock(env: Env = "local", sets: Sets = None) -> None:
     """Remove the lake's lock left by a run that is gone (check first that it no longer runs)."""
     from audiencelake.lake_lock import lock_path
@@ -396,6 +185,15 @@ def unlock(env: Env = "local", sets: Sets = None) -> None:
     settings = load_settings(env, sets or [])
     holder = remove(settings)
     typer.echo(f"removed {lock_path(settings)} ({holder})" if holder is not None else "the lake is not locked")
+
+
+# the other commands, from their modules
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(tags_app, name="tags")
+app.add_typer(models_app, name="models")
+app.add_typer(audience_app, name="audience")
+for _command in (summary, report, bundle, measure, suppress):
+    app.command()(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,90 @@
+"""Commands that describe the project and the lake without changing it: `summary`, `report`, `bundle`, and the
+`contracts`, `tags` and `models` groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audiencelake.cli_options import AsOf, Env, Sets, context
+from audiencelake.config import load_settings
+from audiencelake.lake import Lake
+
+contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
+tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")
+models_app = typer.Typer(
+    no_args_is_help=True, help="The MLflow model registry (train_<model> and score_<model> are stages)."
+)
+
+
+def summary(env: Env = "local", sets: Sets = None) -> None:
+    """Print rows per table, the accounting per source and the quarantine reasons."""
+    from audiencelake.report.summary import lake_summary
+
+    typer.echo(lake_summary(context(env, None, None, sets).lake))
+
+
+@contracts_app.command("docs")
+def contracts_docs(
+    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data_dictionary.md"),
+) -> None:
+    """Write the data dictionary (Markdown) from the contracts."""
+    from audiencelake.report.dictionary import data_dictionary
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(data_dictionary())
+    typer.echo(f"wrote {out}")
+
+
+def bundle(
+    out: Annotated[Path, typer.Option(help="Bundle file to write.")] = Path("databricks.yml"),
+) -> None:
+    """Write the Databricks asset bundle (one wheel task per registered stage) from the stage registry."""
+    from audiencelake.bundle import bundle_yaml
+
+    out.write_text(bundle_yaml())
+    typer.echo(f"wrote {out}")
+
+
+def report(
+    env: Env = "local",
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Audience run shown (default: the latest).")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: <lake>/reports/report-<run>.html).")] = None,
+    sets: Sets = None,
+) -> None:
+    """Write one self-contained HTML report of the lake: sources, quality, tags, models, audiences, uplift."""
+    from audiencelake.report.html import write_report
+
+    typer.echo(f"report: {write_report(context(env, None, None, sets).lake, run_id, out)}")
+
+
+@tags_app.command("check")
+def tags_check(
+    file: Annotated[Path | None, typer.Option(help="Tag catalogue (default: conf/tags.yaml).")] = None,
+) -> None:
+    """Validate a tag catalogue without Spark and list its tags by kind."""
+    from audiencelake.tags.loader import load_catalogue
+
+    catalogue = load_catalogue(file)
+    kinds: dict[str, int] = {}
+    for tag in catalogue.tags:
+        kinds[tag.kind] = kinds.get(tag.kind, 0) + 1
+    typer.echo(f"{catalogue.file}: {len(catalogue.tags)} tags OK ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
+
+
+@tags_app.command("coverage")
+def tags_coverage(env: Env = "local", as_of: AsOf = None, sets: Sets = None) -> None:
+    """Print the coverage table of gold.tag_catalog for an as-of date (default: the latest)."""
+    from audiencelake.report.tag_coverage import coverage_table
+
+    typer.echo(coverage_table(context(env, None, None, sets).lake, as_of))
+
+
+@models_app.command("list")
+def models_list(env: Env = "local", sets: Sets = None) -> None:
+    """Each model's champion version, primary metric and training date."""
+    from audiencelake.report.tables import models_table
+
+    typer.echo(models_table(Lake(None, load_settings(env, sets or []))))
