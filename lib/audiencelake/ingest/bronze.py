@@ -59,13 +59,12 @@ def json_records(lines: DataFrame) -> DataFrame:
     """Text lines (`value`, with the file source's `_metadata`) -> (_file, _raw, _error); blank lines are skipped, a
     leading byte-order mark is dropped, and a line that is not a JSON object is malformed. Batch and streaming reads
     share it."""
-    value = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before a file's first line
-    parsed = F.from_json(value, T.MapType(T.StringType(), T.StringType()))
-    return lines.where(F.trim(value) != "").select(
+    records = lines.select(
         canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
-        value.alias("_raw"),
-        record_error(value, parsed.isNull()).alias("_error"),
-    )
+        F.regexp_replace("value", "^\ufeff", "").alias("_raw"),  # a byte-order mark before a file's first line
+    ).where(F.trim("_raw") != "")
+    parsed = F.from_json("_raw", T.MapType(T.StringType(), T.StringType()))
+    return records.withColumn("_error", record_error(F.col("_raw"), parsed.isNull()))
 
 
 def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
