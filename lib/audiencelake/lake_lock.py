@@ -4,10 +4,11 @@ Two runs started at once on the same lake do not interleave: the second fails at
 one line naming the lock file and the run holding it (exit 2). Delta's optimistic concurrency already keeps each
 table consistent; the lock keeps a run's stages from reading another run's half-written set of tables.
 
-A local lake's lock is created with `O_CREAT | O_EXCL` (atomic on POSIX file systems). A lock left by a process
-that died on this host is taken over (its pid no longer runs); one from another host is only reported, and
-`audiencelake unlock` removes it. On object stores (`s3://`, `abfss://`, ...), create-if-absent is not atomic:
-there, schedule one pipeline at a time (the Databricks bundle sets `max_concurrent_runs: 1`).
+A local lake's lock is created whole by a hard link, which fails when the lock exists (atomic on POSIX file
+systems). A lock left by a process that died on this host is taken over (its pid no longer runs); one from
+another host is only reported, and `audiencelake unlock` removes it. On object stores (`s3://`, `abfss://`,
+...), create-if-absent is not atomic: there, schedule one pipeline at a time (the Databricks bundle sets
+`max_concurrent_runs: 1`).
 """
 
 from __future__ import annotations
@@ -68,13 +69,17 @@ def _describe(path: Path, holder: dict) -> str:
 
 
 def _create(path: Path, record: dict) -> bool:
+    """Create the lock with its record complete: written to a file of this process, then hard-linked into place
+    (`link` fails when the lock exists), so no reader ever sees a lock without its holder."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mine = path.with_name(f".{path.name}.{os.getpid()}")
+    mine.write_text(json.dumps(record))
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(mine, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
+    finally:
+        mine.unlink(missing_ok=True)
     return True
 
 
