@@ -63,7 +63,7 @@ def test_ingest_stopped_after_each_commit_in_turn_then_completed_equals_a_clean_
     lake = lake_at(spark, tmp_path / "stopped", landing)
     for point in COMMITS:
         monkeypatch.setenv(ENV, point)
-        with pytest.raises(InjectedFault, match=f"stopped after commit 1 to {point}"):
+        with pytest.raises(InjectedFault, match=f"stopped at pass 1 through {point}"):
             ingest(lake)
     monkeypatch.delenv(ENV)
     ingest(lake)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from audiencelake.cli_activation import audience_app, measure, suppress
+from audiencelake.cli_activation import audience_app, forget, measure, suppress
 from audiencelake.cli_info import bundle, contracts_app, models_app, report, summary, tags_app
 from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.config import load_settings
@@ -192,7 +192,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(tags_app, name="tags")
 app.add_typer(models_app, name="models")
 app.add_typer(audience_app, name="audience")
-for _command in (summary, report, bundle, measure, suppress):
+for _command in (summary, report, bundle, measure, suppress, forget):
     app.command()(_command)
 
 

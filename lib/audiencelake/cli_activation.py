@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -113,3 +114,26 @@ def suppress(
     with locked("suppress", env, sets):
         keys = add(context(env, None, None, sets).lake, reason, source, user_id=user_id, email=email, phone=phone)
     typer.echo(f"suppressed ({reason}): {len(keys)} entries")
+
+
+def forget(
+    email: Annotated[str | None, typer.Option(help="The person's email address.")] = None,
+    user_id: Annotated[str | None, typer.Option("--user-id", help="The person's user id.")] = None,
+    source: Annotated[str, typer.Option(help="Who asked.")] = "cli",
+    env: Env = "local",
+    sets: Sets = None,
+) -> None:
+    """Erase a person on request: their rows leave every table, landing file and past export, they go on the
+    suppression list, and the changed tables are vacuumed with lake.vacuum_retention_hours."""
+    from audiencelake.erasure.request import forget as erase
+
+    with locked("forget", env, sets):
+        record = erase(context(env, None, None, sets).lake, source, email=email, user_id=user_id)
+    if not record["user_ids"]:
+        typer.echo(f"erasure request {record['request_id']}: nobody found; recorded")
+        return
+    typer.echo(
+        f"erasure request {record['request_id']}: {record['user_ids']} user ids, {record['rows_erased']} rows "
+        f"from {len(json.loads(record['tables']))} tables, {record['landing_records']} landing records, "
+        f"{record['export_rows']} export rows; vacuumed with {record['vacuum_retention_hours']} h retention"
+    )

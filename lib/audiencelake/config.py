@@ -63,6 +63,9 @@ class LakeSettings(_Strict):
         }
     )
     optimize_days: int = Field(default=3, ge=1, description="days of event partitions the optimize stage rewrites")
+    vacuum_retention_hours: int = Field(
+        default=168, ge=0, description="VACUUM retention after an erasure (`forget`): older unreferenced files go"
+    )
 
 
 class MlflowSettings(_Strict):

@@ -74,6 +74,9 @@ class Column(_Strict):
     nullable: bool = True
     pii: Literal["email", "phone", "name"] | None = None
     expression: str | None = None  # Spark SQL over the table's columns, for derived columns
+    # false: Delta keeps no min/max of the column in its log (raw record text, hashes of people), so deleting a
+    # person's rows and vacuuming removes every copy of their values; the log outlives the files.
+    stats: bool = True
     description: str = ""
 
     @model_validator(mode="after")
@@ -193,12 +196,29 @@ class Contract(_Strict):
             ]
         return T.StructType(fields)
 
+    def stats_columns(self, restricted: bool = False) -> list[str] | None:
+        """The columns Delta may keep statistics of (`delta.dataSkippingStatsColumns`), or None for all of them: a
+        restricted table's keys and version column; for a table with `stats: false` columns, every other column of
+        a type with statistics but the partition columns."""
+        if restricted:
+            return [f.name for f in self.restricted_schema().fields if not self.column(f.name).pii]
+        hidden = {c.name for c in self.all_columns if not c.stats}
+        if not hidden:
+            return None
+        hidden |= set(self.partition_by)  # Delta refuses partition columns here (the log holds their values anyway)
+        return [f.name for f in self.table_schema().fields if f.name not in hidden and _has_stats(f.dataType)]
+
     def restricted_schema(self) -> T.StructType:
         """The PII-restricted table: keys, the PII columns and the version column."""
         keep = [*self.keys, *[c.name for c in self.pii_columns]]
         if self.order_by and self.order_by not in keep:
             keep.append(self.order_by)
         return T.StructType([self.column(n).field() for n in keep])
+
+
+def _has_stats(data_type: T.DataType) -> bool:
+    """Delta keeps min/max statistics of numbers, strings, dates and timestamps (not of booleans, arrays, maps)."""
+    return isinstance(data_type, T.NumericType | T.StringType | T.DateType | T.TimestampType | T.TimestampNTZType)
 
 
 def load_contract(path: Path) -> Contract:

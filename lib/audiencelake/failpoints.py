@@ -1,9 +1,15 @@
-"""Fault injection: stop a run right after a chosen Delta commit, as a kill would leave the lake.
+"""Fault injection: stop a run at a chosen point, as a kill would leave the lake.
 
-`AUDIENCELAKE_FAIL_AFTER=<layer>.<table>[:n]` stops the process right after its n-th commit (default 1) to that
-table by raising `InjectedFault`, a `BaseException` no handler of the project catches. A kill can only leave a
-Delta table at a commit (files of an unfinished write are never read), so stopping after each commit in turn
-reaches every state a kill can leave. Unset (always, outside tests), `after_commit` does nothing.
+`AUDIENCELAKE_FAIL_AFTER=<point>[:n]` stops the process when it reaches `point` for the n-th time (default 1) by
+raising `InjectedFault`, a `BaseException` no handler of the project catches. The points:
+
+- `<layer>.<table>`: right after a Delta commit to the table. A kill can only leave a Delta table at a commit
+  (files of an unfinished write are never read), so stopping after each commit in turn reaches every state a kill
+  can leave.
+- `export.<destination>.<audience>`: an export's files and manifest are complete in their staging folder and not
+  yet moved into place.
+
+Unset (always, outside tests), `reached` does nothing.
 """
 
 from __future__ import annotations
@@ -11,22 +17,22 @@ from __future__ import annotations
 import os
 
 ENV = "AUDIENCELAKE_FAIL_AFTER"
-_commits: dict[str, int] = {}
+_reached: dict[str, int] = {}
 
 
 class InjectedFault(BaseException):  # noqa: N818 (not an error of the data or the code: a simulated kill)
     """The run stopped at `AUDIENCELAKE_FAIL_AFTER`."""
 
 
-def after_commit(table: str) -> None:
-    """Count a commit to `table` (`layer.name`); raise InjectedFault when it is the one to stop after."""
+def reached(point: str) -> None:
+    """Count a pass through `point`; raise InjectedFault when it is the one to stop at."""
     spec = os.environ.get(ENV)
     if not spec:
         return
     name, _, nth = spec.partition(":")
-    if name != table:
+    if name != point:
         return
-    _commits[table] = _commits.get(table, 0) + 1
-    if _commits[table] == int(nth or 1):
-        _commits.clear()  # the next run counts afresh
-        raise InjectedFault(f"{ENV}={spec}: stopped after commit {nth or 1} to {table}")
+    _reached[point] = _reached.get(point, 0) + 1
+    if _reached[point] == int(nth or 1):
+        _reached.clear()  # the next run counts afresh
+        raise InjectedFault(f"{ENV}={spec}: stopped at pass {nth or 1} through {point}")

@@ -5,17 +5,19 @@ a layer from `lake.schemas` (default: the layer's name)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from audiencelake.config import Settings
-from audiencelake.contracts import contract
+from audiencelake.contracts import contract, contracts
 from audiencelake.errors import ContractError
-from audiencelake.failpoints import after_commit
+from audiencelake.failpoints import reached
 
 RESTRICTED = "silver_restricted"
+WORK = "work"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,27 @@ class Lake:
             schema = self.settings.lake.schemas.get(layer, layer)
             return TableRef(layer, name, f"{self.settings.lake.catalog}.{schema}.{name}", True)
         return TableRef(layer, name, f"{self.settings.lake_root}/{layer}/{name}", False)
+
+    def table_names(self) -> list[tuple[str, str]]:
+        """(layer, name) of every table the lake may hold: bronze per source, each contract's table, the restricted
+        twin of each contract with PII columns, and the work tables there are."""
+        names = [("bronze", s) for s in self.settings.sources]
+        for c in contracts().values():
+            if c.layer != "bronze":
+                names.append((c.layer, c.table))
+            if c.pii_columns:
+                names.append((RESTRICTED, f"{c.table}_pii"))
+        return names + [(WORK, name) for name in self._work_tables()]
+
+    def _work_tables(self) -> list[str]:
+        """The intermediate tables stages keep between runs (such as the profile's aggregates per date)."""
+        if self.settings.lake.catalog:
+            schema = f"{self.settings.lake.catalog}.{self.settings.lake.schemas.get(WORK, WORK)}"
+            if not self.spark.catalog.databaseExists(schema):
+                return []
+            return sorted(t.name for t in self.spark.catalog.listTables(schema))
+        folder = Path(self.settings.lake_root) / WORK
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def exists(self, ref: TableRef) -> bool:
         if ref.by_name:
@@ -69,13 +92,17 @@ class Lake:
         return int(self.delta(ref).history(1).select("version").first()[0])
 
     def ensure(self, ref: TableRef, table: str | None = None) -> None:
-        """Create the table empty, from its contract's schema, if it does not exist yet."""
+        """Create the table empty, from its contract's schema, if it does not exist yet (Delta statistics only on
+        the columns `Contract.stats_columns` allows)."""
         if self.exists(ref):
             return
         c = contract(table or ref.name)
         schema = c.restricted_schema() if ref.layer == RESTRICTED else c.table_schema()
         builder = DeltaTable.createIfNotExists(self.spark)
         builder = builder.tableName(ref.location) if ref.by_name else builder.location(ref.location)
+        stats = c.stats_columns(restricted=ref.layer == RESTRICTED)
+        if stats is not None:
+            builder = builder.property("delta.dataSkippingStatsColumns", ",".join(stats))
         builder.addColumns(schema).partitionedBy(*(c.partition_by if ref.layer != RESTRICTED else [])).execute()
 
     def _writer(self, df: DataFrame, ref: TableRef, mode: str, **options: str):
@@ -86,7 +113,7 @@ class Lake:
 
     def _save(self, writer, ref: TableRef) -> None:
         writer.saveAsTable(ref.location) if ref.by_name else writer.save(ref.location)
-        after_commit(str(ref))
+        reached(str(ref))
 
     def replace_where(self, df: DataFrame, ref: TableRef, condition: str, merge_schema: bool = False) -> None:
         """Atomically replace the rows matching `condition` with `df` (creating the table from its contract first).
@@ -118,7 +145,7 @@ class Lake:
             .whenNotMatchedInsertAll()
             .execute()
         )
-        after_commit(str(ref))
+        reached(str(ref))
 
 
 def check_schema(df: DataFrame, table: str, restricted: bool = False) -> DataFrame:

@@ -10,35 +10,31 @@ phone (E.164, `+` and digits) as ad platforms require; no export carries a raw e
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
-import math
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.audiences.build import Built
 from audiencelake.audiences.definitions import Definitions
+from audiencelake.audiences.export_files import MANIFEST, STAGING, count_rows, publish, write_files
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.runs import recorded
 from audiencelake.contracts import spark_type
 from audiencelake.errors import AudiencelakeError
+from audiencelake.failpoints import reached
 from audiencelake.identity.lookup import current_user_ids
 from audiencelake.ingest.pii import normalize_email, normalize_phone
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.audiences")
-EXTENSIONS = {"csv": "csv", "parquet": "parquet", "customer_match": "csv"}
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,20 @@ def _local_root(lake: Lake) -> str:
     return root
 
 
+def match_hashes(email: Column, phone: Column) -> list[Column]:
+    """`email_sha256` and `phone_sha256`: unsalted SHA-256 hex of the normalised email and E.164 phone."""
+    return [
+        F.sha2(normalize_email(email), 256).alias("email_sha256"),
+        F.sha2(F.concat(F.lit("+"), normalize_phone(phone)), 256).alias("phone_sha256"),
+    ]
+
+
 def customer_match(members: DataFrame, pii: DataFrame | None) -> DataFrame:
     """SHA-256 hex of the normalised email and E.164 phone of each member with at least one of them."""
     if pii is None:
         raise AudiencelakeError("silver_restricted.crm_profiles_pii does not exist: no identifiers to match on")
-    email = normalize_email(F.col("email"))
-    phone = F.concat(F.lit("+"), normalize_phone(F.col("phone")))
     hashed = members.join(pii.select(F.col("customer_id").alias("user_id"), "email", "phone"), "user_id").select(
-        F.sha2(email, 256).alias("email_sha256"), F.sha2(phone, 256).alias("phone_sha256")
+        *match_hashes(F.col("email"), F.col("phone"))
     )
     return hashed.where(F.col("email_sha256").isNotNull() | F.col("phone_sha256").isNotNull())
 
@@ -95,35 +97,6 @@ def export_frame(
         parsed = F.from_json("reasons", schema)
         columns += [parsed[f].alias(f) for f in fields]
     return treatment.select(*columns), "user_id"
-
-
-def _write_files(df: DataFrame, key: str, fmt: str, rows: int, rows_per_file: int, folder: Path) -> list[dict]:
-    """Write `df` as data files into `folder`: hash-partitioned and sorted by `key`, named part-00000.<ext>, ..."""
-    parts = max(1, math.ceil(rows / rows_per_file))
-    spark_out = folder / "_spark"
-    layout = df.repartition(parts, F.col(key)).sortWithinPartitions(key, *[c for c in df.columns if c != key])
-    writer = layout.write.mode("overwrite").option("maxRecordsPerFile", rows_per_file)
-    if fmt == "parquet":
-        writer.option("compression", "snappy").parquet(str(spark_out))
-    else:
-        writer.option("header", True).option("emptyValue", "").csv(str(spark_out))
-    ext = EXTENSIONS[fmt]
-    produced = sorted(p for p in spark_out.iterdir() if p.name.startswith("part-") and p.suffix.endswith(ext))
-    files = []
-    for i, path in enumerate(produced):
-        target = folder / f"part-{i:05d}.{ext}"
-        path.rename(target)
-        files.append({"name": target.name, "bytes": target.stat().st_size, "sha256": _sha256(target)})
-    shutil.rmtree(spark_out)
-    return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _diff(lake: Lake, built: Built, previous_run: str | None) -> dict:
@@ -163,14 +136,14 @@ def export_audience(
     dest = definitions.destinations[destination]
     name = built.audience.name
     final = export_folder(lake, destination, name, run.run_id)
-    staging = Path(_local_root(lake)) / ".staging" / f"{destination}.{name}.{run.run_id}.{uuid.uuid4().hex}"
+    staging = Path(_local_root(lake)) / STAGING / f"{destination}.{name}.{run.run_id}.{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
         df, key = export_frame(built, definitions, dest.format, inputs, run.run_id)
         df = df.cache()
         rows = df.count()
-        files = _write_files(df, key, dest.format, rows, lake.settings.activation.rows_per_file, staging)
-        _count_rows(files, staging, dest.format)
+        files = write_files(df, key, dest.format, rows, lake.settings.activation.rows_per_file, staging)
+        count_rows(files, staging, dest.format)
         manifest = {
             "audience": name,
             "audience_version": built.version,
@@ -196,48 +169,12 @@ def export_audience(
         df.unpersist()
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         (staging / MANIFEST).write_text(text)
-        _publish(staging, final)
+        reached(f"export.{destination}.{name}")
+        publish(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("exported %s to %s: %d rows in %d files at %s", name, destination, rows, len(files), final)
     return Export(destination, name, final, manifest)
-
-
-def _count_rows(files: list[dict], folder: Path, fmt: str) -> None:
-    for f in files:
-        path = folder / f["name"]
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            f["rows"] = pq.ParquetFile(path).metadata.num_rows
-        else:
-            with path.open(newline="") as fh:
-                f["rows"] = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # less the header
-
-
-def _publish(staging: Path, final: Path) -> None:
-    """Move the complete staging folder to `final` in one rename. An identical export already there is kept; a
-    different one is never replaced (a destination may have taken it already).
-
-    Raises:
-        AudiencelakeError: `final` holds another export of the same run.
-    """
-    if final.exists():
-        if _same(staging, final):
-            return
-        raise AudiencelakeError(
-            f"{final} already holds a different export of this run (see its manifest.json); export under a new run id"
-        )
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, final)
-
-
-def _same(a: Path, b: Path) -> bool:
-    """Same file names and the same manifest (which holds every data file's SHA-256)."""
-    names = sorted(p.name for p in a.iterdir())
-    if names != sorted(p.name for p in b.iterdir()):
-        return False
-    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names if n == MANIFEST)
 
 
 def recorded_audiences(lake: Lake, run_id: str) -> tuple[Run, list[Built], Definitions, Inputs]:
@@ -272,7 +209,13 @@ def recorded_audiences(lake: Lake, run_id: str) -> tuple[Run, list[Built], Defin
 
 
 def export_run(lake: Lake, run_id: str) -> list[Export]:
-    """Every audience of the run to each of its destinations (as of the date the run built them)."""
+    """Every audience of the run to each of its destinations (as of the date the run built them). Staging folders
+    a killed export left are removed first (the lake lock makes this the only export running)."""
+    staging = Path(_local_root(lake)) / STAGING
+    if staging.exists() and any(staging.iterdir()):
+        log.warning("removing %d unfinished exports left in %s by a run that stopped", len(list(staging.iterdir())),
+                    staging)  # fmt: skip
+        shutil.rmtree(staging)
     run, built, definitions, inputs = recorded_audiences(lake, run_id)
     return [
         export_audience(lake, run, b, destination, definitions, inputs)

@@ -22,6 +22,8 @@ def table_doc(c: Contract) -> str:
         facts.append(("tag columns", "one more column per tag of `conf/tags.yaml`, typed as declared there"))
     if c.pii_columns:
         facts.append(("PII (restricted table only)", ", ".join(col.name for col in c.pii_columns)))
+    if hidden := [col.name for col in c.all_columns if not col.stats]:
+        facts.append(("no min/max in the Delta log (erasable)", ", ".join(hidden)))
     lines += [f"- **{k}**: {v}" for k, v in facts] + ["", "| column | type | required | PII | description |",
                                                        "|---|---|---|---|---|"]  # fmt: skip
     for col in c.all_columns:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contracts
-from audiencelake.lake import RESTRICTED, Lake
+from audiencelake.lake import Lake
 
 AUDIT_COLUMNS = ("rows_read", "rows_bronze_rejected", "rows_silver_rejected", "rows_duplicate", "rows_superseded",
                  "rows_to_silver")  # fmt: skip
@@ -24,14 +23,7 @@ def lake_summary(lake: Lake) -> str:
     quarantine reasons with their rule."""
     out = [f"lake: {lake.settings.lake_root}", "", "tables"]
     tables = []
-    sources = list(lake.settings.sources)
-    candidates = [("bronze", s) for s in sources]
-    for c in contracts().values():
-        if c.layer in ("silver", "gold", "ops", "identity"):
-            candidates.append((c.layer, c.table))
-        if c.pii_columns:
-            candidates.append((RESTRICTED, f"{c.table}_pii"))
-    for layer, name in candidates:
+    for layer, name in lake.table_names():
         ref = lake.ref(layer, name)
         if lake.exists(ref):
             tables.append((str(ref), lake.read(ref).count(), lake.version(ref)))

@@ -14,7 +14,7 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake, check_schema
+from audiencelake.lake import WORK, Lake, check_schema
 from audiencelake.runs import Run
 from audiencelake.tags.compile import aggregate_all
 from audiencelake.tags.coverage import tag_catalog
@@ -67,7 +67,7 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     """
     catalogue = catalogue or catalogue_for(lake)
     as_of = run.as_of
-    work = lake.ref("work", f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
+    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
     lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
     evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
     profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())

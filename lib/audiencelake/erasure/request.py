@@ -1,0 +1,77 @@
+"""`audiencelake forget`: erase one person on request (the right to erasure).
+
+Order: find every identifier of the person; delete their rows from every Delta table (bronze raw records,
+quarantine, silver, the restricted table, the identity graph, gold, ops); remove their records from the landing
+files and their rows from past exports; put their user ids on the suppression list (reason `erasure`) so no later
+audience or export reaches them; record the request in ops.erasure_requests; VACUUM the changed tables with
+`lake.vacuum_retention_hours`. The request is logged and recorded without the identifier or its hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audiencelake.audiences.suppression import suppress
+from audiencelake.erasure.files import scrub_exports, scrub_landing
+from audiencelake.erasure.person import find_person
+from audiencelake.erasure.tables import erase_rows, vacuum
+from audiencelake.errors import AudiencelakeError
+from audiencelake.lake import Lake, check_schema
+
+log = logging.getLogger("audiencelake.erasure")
+LOCAL = ("/", "file:")
+
+
+def forget(lake: Lake, source: str, email: str | None = None, user_id: str | None = None) -> dict:
+    """Erase the person named by `email` or `user_id`; returns the request's record.
+
+    Raises:
+        AudiencelakeError: neither or both identifiers are given.
+    """
+    if (email is None) == (user_id is None):
+        raise AudiencelakeError("forget needs exactly one of --email and --user-id")
+    now = datetime.now(UTC)
+    request_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    settings = lake.settings
+    log.info("erasure request %s (by %s, from %s): started", request_id, "email" if email else "user id", source)
+    person = find_person(lake, email=email, user_id=user_id)
+    tables = erase_rows(lake, person) if person.found else {}
+    landing = 0
+    if person.found:
+        for name, src in settings.sources.items():
+            pattern = settings.source_path(name)
+            if not pattern.startswith(LOCAL):
+                log.warning("erasure request %s: landing files of %s (%s) are not local; not scrubbed",
+                            request_id, name, pattern)  # fmt: skip
+                continue
+            header = str(src.options.get("header", "false")).lower() == "true"
+            landing += sum(scrub_landing(pattern, src.format, person, header).values())
+    exports = Path(settings.exports_root.removeprefix("file:"))
+    export_rows = sum(scrub_exports(exports, person, request_id).values()) if person.found and exports.exists() else 0
+    for uid in sorted(person.user_ids):
+        suppress(lake, "erasure", f"erasure request {request_id}", user_id=uid)
+    record = {
+        "request_id": request_id,
+        "id_type": "email" if email else "user_id",
+        "source": source,
+        "requested_at": now,
+        "user_ids": len(person.user_ids),
+        "rows_erased": sum(tables.values()),
+        "tables": json.dumps(tables, sort_keys=True),
+        "landing_records": landing,
+        "export_rows": export_rows,
+        "vacuum_retention_hours": settings.lake.vacuum_retention_hours,
+        "completed_at": datetime.now(UTC),
+    }
+    ref = lake.ref("ops", "erasure_requests")
+    lake.ensure(ref)
+    df = lake.spark.createDataFrame([record], lake.read(ref).schema)
+    lake.merge_upsert(check_schema(df, "erasure_requests"), ref, ["request_id"])
+    vacuum(lake, sorted(tables), settings.lake.vacuum_retention_hours)
+    log.info("erasure request %s: %d user ids, %d rows from %d tables, %d landing records, %d export rows",
+             request_id, len(person.user_ids), record["rows_erased"], len(tables), landing, export_rows)  # fmt: skip
+    return record
