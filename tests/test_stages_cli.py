@@ -103,3 +103,14 @@ def test_a_rule_on_an_unknown_tag_is_one_line_and_exit_2(tmp_path: Path, capsys:
     assert (
         err.count("\n") == 0 and err.startswith(f"error: {bad}: audiences.") and "unknown field 'lifecycle_stag'" in err
     )
+
+
+@pytest.mark.parametrize("args", [[], ["--email", "a@example.com", "--user-id", "C1"]])
+def test_forget_needs_exactly_one_identifier_before_anything_starts(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["forget", *args, "--set", f"lake.root={tmp_path / 'lake'}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: forget needs exactly one of --email and --user-id"
+    assert not (tmp_path / "lake").exists()  # no lock taken, no session started

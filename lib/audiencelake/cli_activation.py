@@ -127,9 +127,11 @@ def forget(
     suppression list, and the changed tables are vacuumed with lake.vacuum_retention_hours."""
     from audiencelake.erasure.request import forget as erase
 
+    if (email is None) == (user_id is None):
+        raise AudiencelakeError("forget needs exactly one of --email and --user-id")
     with locked("forget", env, sets):
         record = erase(context(env, None, None, sets).lake, source, email=email, user_id=user_id)
-    if not record["user_ids"]:
+    if not (record["user_ids"] or record["rows_erased"] or record["landing_records"] or record["export_rows"]):
         typer.echo(f"erasure request {record['request_id']}: nobody found; recorded")
         return
     typer.echo(
