@@ -105,12 +105,19 @@ def test_a_rule_on_an_unknown_tag_is_one_line_and_exit_2(tmp_path: Path, capsys:
     )
 
 
-@pytest.mark.parametrize("args", [[], ["--email", "a@example.com", "--user-id", "C1"]])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        ([], "forget needs exactly one of --email and --user-id"),
+        (["--email", "a@example.com", "--user-id", "C1"], "forget needs exactly one of --email and --user-id"),
+        (["--user-id", " "], "forget: the --user-id value is blank"),
+    ],
+)
 def test_forget_needs_exactly_one_identifier_before_anything_starts(
-    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    args: list[str], error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["forget", *args, "--set", f"lake.root={tmp_path / 'lake'}"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: forget needs exactly one of --email and --user-id"
+    assert capsys.readouterr().err.strip() == f"error: {error}"
     assert not (tmp_path / "lake").exists()  # no lock taken, no session started

@@ -125,10 +125,10 @@ def forget(
 ) -> None:
     """Erase a person on request: their rows leave every table, landing file and past export, they go on the
     suppression list, and the changed tables are vacuumed with lake.vacuum_retention_hours."""
+    from audiencelake.erasure.request import check_request
     from audiencelake.erasure.request import forget as erase
 
-    if (email is None) == (user_id is None):
-        raise AudiencelakeError("forget needs exactly one of --email and --user-id")
+    check_request(email, user_id)
     with locked("forget", env, sets):
         record = erase(context(env, None, None, sets).lake, source, email=email, user_id=user_id)
     if not (record["user_ids"] or record["rows_erased"] or record["landing_records"] or record["export_rows"]):

@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from audiencelake.audiences.build import Built
 from audiencelake.audiences.definitions import Definitions
-from audiencelake.audiences.export_files import MANIFEST, STAGING, count_rows, publish, write_files
+from audiencelake.audiences.export_files import MANIFEST, STAGING, clear_staging, count_rows, publish, write_files
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.runs import recorded
 from audiencelake.contracts import spark_type
@@ -46,10 +46,10 @@ class Export:
 
 
 def export_folder(lake: Lake, destination: str, audience: str, run_id: str) -> Path:
-    return Path(_local_root(lake)) / destination / audience / run_id
+    return Path(local_root(lake)) / destination / audience / run_id
 
 
-def _local_root(lake: Lake) -> str:
+def local_root(lake: Lake) -> str:
     root = lake.settings.exports_root
     if root.startswith("file:"):
         root = root[len("file:") :]
@@ -136,7 +136,7 @@ def export_audience(
     dest = definitions.destinations[destination]
     name = built.audience.name
     final = export_folder(lake, destination, name, run.run_id)
-    staging = Path(_local_root(lake)) / STAGING / f"{destination}.{name}.{run.run_id}.{uuid.uuid4().hex}"
+    staging = Path(local_root(lake)) / STAGING / f"{destination}.{name}.{run.run_id}.{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
         df, key = export_frame(built, definitions, dest.format, inputs, run.run_id)
@@ -211,11 +211,7 @@ def recorded_audiences(lake: Lake, run_id: str) -> tuple[Run, list[Built], Defin
 def export_run(lake: Lake, run_id: str) -> list[Export]:
     """Every audience of the run to each of its destinations (as of the date the run built them). Staging folders
     a killed export left are removed first (the lake lock makes this the only export running)."""
-    staging = Path(_local_root(lake)) / STAGING
-    if staging.exists() and any(staging.iterdir()):
-        log.warning("removing %d unfinished exports left in %s by a run that stopped", len(list(staging.iterdir())),
-                    staging)  # fmt: skip
-        shutil.rmtree(staging)
+    clear_staging(Path(local_root(lake)))
     run, built, definitions, inputs = recorded_audiences(lake, run_id)
     return [
         export_audience(lake, run, b, destination, definitions, inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import math
 import os
 import shutil
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.errors import AudiencelakeError
 
+log = logging.getLogger("audiencelake.audiences")
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "customer_match": "csv"}
 MANIFEST = "manifest.json"
 STAGING = ".staging"
@@ -84,3 +86,13 @@ def _same(a: Path, b: Path) -> bool:
     if names != sorted(p.name for p in b.iterdir()):
         return False
     return all((a / n).read_bytes() == (b / n).read_bytes() for n in names if n == MANIFEST)
+
+
+def clear_staging(root: Path) -> None:
+    """Remove the staging folders a stopped export left under the exports `root` (call it holding the lake lock:
+    then no other export is writing)."""
+    staging = root / STAGING
+    if staging.exists() and any(staging.iterdir()):
+        log.warning("removing %d unfinished exports left in %s by a run that stopped", len(list(staging.iterdir())),
+                    staging)  # fmt: skip
+        shutil.rmtree(staging)

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +24,15 @@ from audiencelake.erasure.person import Person
 log = logging.getLogger("audiencelake.erasure")
 
 
+def _lines(text: str) -> list[str]:
+    """Lines ended by `\\n` only, each with its end (`str.splitlines` also splits at form feeds, U+2028, ...)."""
+    return [line for line in re.split(r"(?<=\n)", text) if line]
+
+
 def _csv_records(text: str) -> Iterator[str]:
     """The records of CSV text with their line ends, a quoted field's newlines kept inside its record."""
     record = ""
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         record += line
         if record.count('"') % 2 == 0:
             yield record
@@ -45,12 +51,13 @@ def scrub_text(text: str, kind: str, person: Person, header: bool) -> tuple[str,
     holding one of the person's JSON-quoted tokens) or csv (a record with a cell equal to one of their values)."""
     if kind == "csv":
         values = {v.strip().lower() for v in person.keys | person.emails | person.phones | person.export_hashes}
+        values.discard("")
         records = list(_csv_records(text))
         head, body = (records[:1], records[1:]) if header else ([], records)
         kept = [r for r in body if not _csv_matches(r, values)]
     else:
         tokens = person.tokens
-        head, body = [], text.splitlines(keepends=True)
+        head, body = [], _lines(text)
         kept = [r for r in body if not any(t in r.lower() for t in tokens)]
     return "".join(head + kept), len(body) - len(kept)
 

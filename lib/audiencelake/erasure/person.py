@@ -38,12 +38,17 @@ class Person:
     @property
     def keys(self) -> set[str]:
         customer_nodes = {f"c:{c}" for c in self.customers}
-        return self.user_ids | self.customers | self.nodes | self.identifiers | customer_nodes
+        return _present(self.user_ids | self.customers | self.nodes | self.identifiers | customer_nodes)
 
     @property
     def tokens(self) -> set[str]:
-        values = self.keys | self.emails | self.phones | {e.strip() for e in self.emails}
-        return {json.dumps(v.lower()) for v in values if v}
+        values = self.keys | _present(self.emails | self.phones | {e.strip() for e in self.emails})
+        return {json.dumps(v.lower()) for v in values}
+
+
+def _present(values: set[str]) -> set[str]:
+    """Without blank values: an empty string would match every empty cell of everyone."""
+    return {v for v in values if v and v.strip()}
 
 
 def _values(df: DataFrame, column: str) -> set[str]:
@@ -86,7 +91,7 @@ def find_person(lake: Lake, email: str | None = None, user_id: str | None = None
         if identity_map is not None:
             person.user_ids |= _values(identity_map.where(F.col("node") == node), "user_id")
     if user_id is not None:
-        person.user_ids.add(user_id)
+        person.user_ids.add(_surviving(lake, user_id))
     _close_over_merges(lake, person)
     if identity_map is not None and person.user_ids | person.customers:
         customer_nodes = [f"c:{c}" for c in person.customers]
@@ -99,16 +104,26 @@ def find_person(lake: Lake, email: str | None = None, user_id: str | None = None
         person.customers |= _values(mine.where(F.col("id_type") == "customer"), "identifier")
     if crm is not None and person.user_ids:
         person.customers |= _values(crm.where(F.col("user_id").isin(*person.user_ids)), "customer_id")
-    restricted = _read(lake, RESTRICTED, "crm_profiles_pii")
-    if restricted is not None and person.customers:
-        theirs = restricted.where(F.col("customer_id").isin(*person.customers))
-        person.emails |= _values(theirs, "email")
-        person.phones |= _values(theirs, "phone")
     if crm is not None and person.customers:
-        theirs = crm.where(F.col("customer_id").isin(*person.customers))
-        person.identifiers |= _values(theirs, "email_hash") | _values(theirs, "phone_hash")
+        _add_own_contacts(lake, crm, person)
     person.export_hashes = _export_hashes(lake, person)
     return person
+
+
+def _add_own_contacts(lake: Lake, crm: DataFrame, person: Person) -> None:
+    """The email and phone hashes of the person's CRM records, and their raw values, that no other customer's
+    record carries: a shared phone or address names other people too, whose rows must stay."""
+    theirs = crm.where(F.col("customer_id").isin(*person.customers))
+    restricted = _read(lake, RESTRICTED, "crm_profiles_pii")
+    for kind in ("email", "phone"):
+        column = f"{kind}_hash"
+        hashes = _values(theirs, column)
+        others = crm.where(F.col(column).isin(*hashes) & ~F.col("customer_id").isin(*person.customers))
+        own = hashes - _values(others, column) if hashes else set()
+        person.identifiers |= own
+        if restricted is not None and own:
+            rows = restricted.join(theirs.where(F.col(column).isin(*own)).select("customer_id"), "customer_id")
+            getattr(person, f"{kind}s").update(_values(rows, kind))
 
 
 def _export_hashes(lake: Lake, person: Person) -> set[str]:
@@ -120,6 +135,17 @@ def _export_hashes(lake: Lake, person: Person) -> set[str]:
         *match_hashes(F.col("email"), F.col("phone"))
     )
     return {v for row in hashed.collect() for v in row if v is not None}
+
+
+def _surviving(lake: Lake, user_id: str) -> str:
+    """The id a retired `user_id` was merged into (following chains), or `user_id` itself."""
+    persons = _read(lake, "identity", "identity_persons")
+    for _ in range(MAX_HOPS if persons is not None else 0):
+        row = persons.where((F.col("user_id") == user_id) & F.col("merged_into").isNotNull()).first()
+        if row is None:
+            break
+        user_id = row["merged_into"]
+    return user_id
 
 
 def _close_over_merges(lake: Lake, person: Person) -> None:

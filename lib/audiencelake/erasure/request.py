@@ -1,9 +1,10 @@
 """`audiencelake forget`: erase one person on request (the right to erasure).
 
-Order: find every identifier of the person; delete their rows from every Delta table (bronze raw records,
-quarantine, silver, the restricted table, the identity graph, gold, ops); remove their records from the landing
-files and their rows from past exports; put their user ids on the suppression list (reason `erasure`) so no later
-audience or export reaches them; record the request in ops.erasure_requests; VACUUM the changed tables with
+Order: find every identifier of the person; put their user ids on the suppression list (reason `erasure`) so no
+later audience or export reaches them; delete their rows from every Delta table (bronze raw records, quarantine,
+silver, the restricted table, the identity graph, gold, ops; the erasure suppression entries stay); remove their
+records from the landing files and their rows from past exports (unfinished exports' staging folders go); record
+the request in ops.erasure_requests; VACUUM the changed tables with
 `lake.vacuum_retention_hours`. The request is logged and recorded without the identifier or its hash.
 """
 
@@ -15,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audiencelake.audiences.export_files import clear_staging
 from audiencelake.audiences.suppression import suppress
 from audiencelake.erasure.files import scrub_exports, scrub_landing
 from audiencelake.erasure.person import find_person
@@ -26,20 +28,30 @@ log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")
 
 
+def check_request(email: str | None, user_id: str | None) -> None:
+    """Raises AudiencelakeError unless exactly one of the two is given and it is not blank."""
+    if (email is None) == (user_id is None):
+        raise AudiencelakeError("forget needs exactly one of --email and --user-id")
+    if not (email or user_id or "").strip():
+        raise AudiencelakeError(f"forget: the {'--email' if email is not None else '--user-id'} value is blank")
+
+
 def forget(lake: Lake, source: str, email: str | None = None, user_id: str | None = None) -> dict:
     """Erase the person named by `email` or `user_id`; returns the request's record.
 
     Raises:
         AudiencelakeError: neither or both identifiers are given.
     """
-    if (email is None) == (user_id is None):
-        raise AudiencelakeError("forget needs exactly one of --email and --user-id")
+    check_request(email, user_id)
     now = datetime.now(UTC)
     request_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     settings = lake.settings
     log.info("erasure request %s (by %s, from %s): started", request_id, "email" if email else "user id", source)
     person = find_person(lake, email=email, user_id=user_id)
-    tables = erase_rows(lake, person) if person.found else {}
+    # suppressed first: a run stopped below leaves them suppressed, and a new request by user id finishes the rest
+    for uid in sorted(person.user_ids):
+        suppress(lake, "erasure", f"erasure request {request_id}", user_id=uid)
+    tables = erase_rows(lake, person, keep={"ops.suppression": "reason = 'erasure'"}) if person.found else {}
     landing = 0
     if person.found:
         for name, src in settings.sources.items():
@@ -51,9 +63,10 @@ def forget(lake: Lake, source: str, email: str | None = None, user_id: str | Non
             header = str(src.options.get("header", "false")).lower() == "true"
             landing += sum(scrub_landing(pattern, src.format, person, header).values())
     exports = Path(settings.exports_root.removeprefix("file:"))
-    export_rows = sum(scrub_exports(exports, person, request_id).values()) if person.found and exports.exists() else 0
-    for uid in sorted(person.user_ids):
-        suppress(lake, "erasure", f"erasure request {request_id}", user_id=uid)
+    export_rows = 0
+    if person.found and exports.exists():
+        clear_staging(exports)
+        export_rows = sum(scrub_exports(exports, person, request_id).values())
     record = {
         "request_id": request_id,
         "id_type": "email" if email else "user_id",

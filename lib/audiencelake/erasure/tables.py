@@ -2,9 +2,9 @@
 
 A row is the person's when one of its string columns equals one of the person's keys, one of its string arrays
 holds one, or one of its string columns holds a person's token inside JSON text (bronze `_raw`, quarantine `raw`,
-JSON columns). The values reach Spark as small broadcast frames and each table is rewritten by a MERGE with the
-matched rows' keys, so the values appear neither in a query plan (event logs, the UI) nor in the Delta log: a
-DELETE with literals would record them in the commit's predicate.
+JSON columns). The values reach the matching as small broadcast frames and each table is rewritten by a MERGE
+with the matched rows' keys, so the values are not in the Delta log: a DELETE with literals would record them in
+the commit's predicate.
 """
 
 from __future__ import annotations
@@ -56,16 +56,20 @@ def _keys(layer: str, name: str) -> list[str]:
     return contract("raw_records" if layer == "bronze" else name.removesuffix("_pii")).keys
 
 
-def erase_rows(lake: Lake, person: Person) -> dict[str, int]:
+def erase_rows(lake: Lake, person: Person, keep: dict[str, str] | None = None) -> dict[str, int]:
     """Delete the person's rows from every table that has some; returns rows deleted per table. The MERGE deletes
-    every row sharing a matched row's contract keys (all its columns for a table without keys)."""
+    every row sharing a matched row's contract keys (all its columns for a table without keys). `keep`: per table
+    (`layer.name`), a SQL condition of rows to leave even when they match."""
     erased = {}
     for layer, name in lake.table_names():
         ref = lake.ref(layer, name)
         if not lake.exists(ref):
             continue
         target = lake.read(ref)
-        matched = matching_rows(lake, target, person).localCheckpoint()
+        matched = matching_rows(lake, target, person)
+        if str(ref) in (keep or {}):
+            matched = matched.where(f"NOT ({keep[str(ref)]})")
+        matched = matched.localCheckpoint()
         rows = matched.count()
         if not rows:
             continue
