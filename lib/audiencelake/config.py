@@ -19,6 +19,7 @@ from audiencelake.resources import project_root, resource_dir
 
 ENV_PREFIX = "AUDIENCELAKE__"
 ENVIRONMENTS = ("local", "cluster", "databricks")
+DELTA_RETENTION_HOURS = 168  # Delta's own default (delta.deletedFileRetentionDuration = 7 days)
 
 
 def _string_map(value: Any) -> Any:
@@ -64,7 +65,9 @@ class LakeSettings(_Strict):
     )
     optimize_days: int = Field(default=3, ge=1, description="days of event partitions the optimize stage rewrites")
     vacuum_retention_hours: int = Field(
-        default=168, ge=0, description="VACUUM retention after an erasure (`forget`): older unreferenced files go"
+        default=DELTA_RETENTION_HOURS,
+        ge=0,
+        description="VACUUM retention after an erasure (`forget`): older unreferenced files go",
     )
 
 

@@ -30,6 +30,11 @@ class TableRef:
     def __str__(self) -> str:
         return f"{self.layer}.{self.name}"
 
+    @property
+    def sql(self) -> str:
+        """The table's name in SQL: its catalog name, or ``delta.`path` ``."""
+        return self.location if self.by_name else f"delta.`{self.location}`"
+
 
 class Lake:
     """Table locations and Delta reads/writes for one lake."""
@@ -84,6 +89,10 @@ class Lake:
             if ref.by_name
             else DeltaTable.forPath(self.spark, ref.location)
         )
+
+    def properties(self, ref: TableRef) -> dict[str, str]:
+        """The table's Delta table properties."""
+        return self.delta(ref).detail().select("properties").first()[0] or {}
 
     def version(self, ref: TableRef) -> int | None:
         """The table's current Delta version, or None when it does not exist yet."""

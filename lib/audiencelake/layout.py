@@ -19,13 +19,12 @@ log = logging.getLogger("audiencelake.layout")
 def set_table_properties(lake: Lake, ref: TableRef) -> bool:
     """Give an existing table the configured properties it lacks (one commit, none when it has them all)."""
     wanted = lake.settings.lake.table_properties
-    have = lake.delta(ref).detail().select("properties").first()[0] or {}
+    have = lake.properties(ref)
     missing = {k: v for k, v in wanted.items() if have.get(k) != v}
     if not missing:
         return False
-    table = ref.location if ref.by_name else f"delta.`{ref.location}`"
     pairs = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
-    lake.spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({pairs})")
+    lake.spark.sql(f"ALTER TABLE {ref.sql} SET TBLPROPERTIES ({pairs})")
     return True
 
 

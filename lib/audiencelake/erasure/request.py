@@ -16,10 +16,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audiencelake.audiences.export import local_root
 from audiencelake.audiences.export_files import clear_staging
 from audiencelake.audiences.suppression import suppress
 from audiencelake.erasure.files import scrub_exports, scrub_landing
-from audiencelake.erasure.person import find_person
+from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
 from audiencelake.errors import AudiencelakeError
 from audiencelake.lake import Lake, check_schema
@@ -36,6 +37,33 @@ def check_request(email: str | None, user_id: str | None) -> None:
         raise AudiencelakeError(f"forget: the {'--email' if email is not None else '--user-id'} value is blank")
 
 
+def _scrub_landing(lake: Lake, person: Person, request_id: str) -> int:
+    """The sources' local landing files lose the person's records; returns records removed."""
+    removed = 0
+    for name, src in lake.settings.sources.items():
+        pattern = lake.settings.source_path(name)
+        if not pattern.startswith(LOCAL):
+            log.warning("erasure request %s: landing files of %s (%s) are not local; not scrubbed",
+                        request_id, name, pattern)  # fmt: skip
+            continue
+        header = str(src.options.get("header", "false")).lower() == "true"
+        removed += sum(scrub_landing(pattern, src.format, person, header).values())
+    return removed
+
+
+def _scrub_exports(lake: Lake, person: Person, request_id: str) -> int:
+    """Past exports lose the person's rows (unfinished exports' staging goes first); returns rows removed."""
+    try:
+        exports = Path(local_root(lake))
+    except AudiencelakeError as err:
+        log.warning("erasure request %s: exports are not scrubbed: %s", request_id, err)
+        return 0
+    if not exports.exists():
+        return 0
+    clear_staging(exports)
+    return sum(scrub_exports(exports, person, request_id).values())
+
+
 def forget(lake: Lake, source: str, email: str | None = None, user_id: str | None = None) -> dict:
     """Erase the person named by `email` or `user_id`; returns the request's record.
 
@@ -46,30 +74,18 @@ def forget(lake: Lake, source: str, email: str | None = None, user_id: str | Non
     now = datetime.now(UTC)
     request_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     settings = lake.settings
-    log.info("erasure request %s (by %s, from %s): started", request_id, "email" if email else "user id", source)
+    id_type = "email" if email else "user_id"
+    log.info("erasure request %s (by %s, from %s): started", request_id, id_type, source)
     person = find_person(lake, email=email, user_id=user_id)
     # suppressed first: a run stopped below leaves them suppressed, and a new request by user id finishes the rest
     for uid in sorted(person.user_ids):
         suppress(lake, "erasure", f"erasure request {request_id}", user_id=uid)
     tables = erase_rows(lake, person, keep={"ops.suppression": "reason = 'erasure'"}) if person.found else {}
-    landing = 0
-    if person.found:
-        for name, src in settings.sources.items():
-            pattern = settings.source_path(name)
-            if not pattern.startswith(LOCAL):
-                log.warning("erasure request %s: landing files of %s (%s) are not local; not scrubbed",
-                            request_id, name, pattern)  # fmt: skip
-                continue
-            header = str(src.options.get("header", "false")).lower() == "true"
-            landing += sum(scrub_landing(pattern, src.format, person, header).values())
-    exports = Path(settings.exports_root.removeprefix("file:"))
-    export_rows = 0
-    if person.found and exports.exists():
-        clear_staging(exports)
-        export_rows = sum(scrub_exports(exports, person, request_id).values())
+    landing = _scrub_landing(lake, person, request_id) if person.found else 0
+    export_rows = _scrub_exports(lake, person, request_id) if person.found else 0
     record = {
         "request_id": request_id,
-        "id_type": "email" if email else "user_id",
+        "id_type": id_type,
         "source": source,
         "requested_at": now,
         "user_ids": len(person.user_ids),

@@ -15,12 +15,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from audiencelake.config import DELTA_RETENTION_HOURS
 from audiencelake.contracts import contract
 from audiencelake.erasure.person import Person
 from audiencelake.lake import WORK, Lake, TableRef
 
 log = logging.getLogger("audiencelake.erasure")
-DEFAULT_RETENTION_HOURS = 168  # Delta's own default (delta.deletedFileRetentionDuration = 7 days)
 CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 # VACUUM lists a table's folders in this many tasks (Spark's default: 10,000): on a few cores, at a small lake, the
 # task overhead dominated (clickstream 67 s -> 3 s with the session's default parallelism).
@@ -85,10 +85,8 @@ def erase_rows(lake: Lake, person: Person, keep: dict[str, str] | None = None) -
 
 def _purge_deletion_vectors(lake: Lake, ref: TableRef) -> None:
     """With deletion vectors on, a DELETE only marks rows; REORG ... APPLY (PURGE) rewrites the files without them."""
-    properties = lake.delta(ref).detail().select("properties").first()[0] or {}
-    if properties.get("delta.enableDeletionVectors") == "true":
-        table = ref.location if ref.by_name else f"delta.`{ref.location}`"
-        lake.spark.sql(f"REORG TABLE {table} APPLY (PURGE)")
+    if lake.properties(ref).get("delta.enableDeletionVectors") == "true":
+        lake.spark.sql(f"REORG TABLE {ref.sql} APPLY (PURGE)")
 
 
 def vacuum(lake: Lake, tables: list[str], hours: int) -> None:
@@ -97,7 +95,7 @@ def vacuum(lake: Lake, tables: list[str], hours: int) -> None:
     session has default parallelism."""
     spark = lake.spark
     changes = {LISTING: str(spark.sparkContext.defaultParallelism)}
-    if hours < DEFAULT_RETENTION_HOURS:
+    if hours < DELTA_RETENTION_HOURS:
         changes[CHECK] = "false"
     before = {key: spark.conf.get(key, None) for key in changes}
     for key, value in changes.items():
