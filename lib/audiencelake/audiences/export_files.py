@@ -92,7 +92,7 @@ def clear_staging(root: Path) -> None:
     """Remove the staging folders a stopped export left under the exports `root` (call it holding the lake lock:
     then no other export is writing)."""
     staging = root / STAGING
-    if staging.exists() and any(staging.iterdir()):
-        log.warning("removing %d unfinished exports left in %s by a run that stopped", len(list(staging.iterdir())),
-                    staging)  # fmt: skip
+    leftovers = list(staging.iterdir()) if staging.exists() else []
+    if leftovers:
+        log.warning("removing %d unfinished exports left in %s by a run that stopped", len(leftovers), staging)
         shutil.rmtree(staging)

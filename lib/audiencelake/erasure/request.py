@@ -80,9 +80,11 @@ def forget(lake: Lake, source: str, email: str | None = None, user_id: str | Non
     # suppressed first: a run stopped below leaves them suppressed, and a new request by user id finishes the rest
     for uid in sorted(person.user_ids):
         suppress(lake, "erasure", f"erasure request {request_id}", user_id=uid)
-    tables = erase_rows(lake, person, keep={"ops.suppression": "reason = 'erasure'"}) if person.found else {}
-    landing = _scrub_landing(lake, person, request_id) if person.found else 0
-    export_rows = _scrub_exports(lake, person, request_id) if person.found else 0
+    tables, landing, export_rows = {}, 0, 0
+    if person.found:
+        tables = erase_rows(lake, person, keep={"ops.suppression": "reason = 'erasure'"})
+        landing = _scrub_landing(lake, person, request_id)
+        export_rows = _scrub_exports(lake, person, request_id)
     record = {
         "request_id": request_id,
         "id_type": id_type,
