@@ -44,7 +44,8 @@ def main() -> None:
 
         rows, base_s = timed(baseline)
         batch, bronze_s = timed(lambda: ingest_bronze(lake, "clickstream", run))
-        audit, silver_s = timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run))
+        audit, silver_s = timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run, len(batch.files),
+                                                      batch.rows))  # fmt: skip
         cores = os.cpu_count()
         print(
             f"world: {args.users} users x {args.days} days, generated in {gen_s:.1f} s; {rows:,} clickstream records"

@@ -41,6 +41,7 @@ class Lake:
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.spark, self.settings = spark, settings
+        self._existing: set[str] = set()  # tables seen to exist: a Delta table is never removed while a run holds it
 
     def ref(self, layer: str, name: str) -> TableRef:
         if self.settings.lake.catalog:
@@ -70,9 +71,17 @@ class Lake:
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def exists(self, ref: TableRef) -> bool:
+        """Whether the table exists; asked of the catalog or the file system once per table and lake (each question
+        costs a Delta log lookup, and a stage asks about the same tables many times)."""
+        if ref.location in self._existing:
+            return True
         if ref.by_name:
-            return self.spark.catalog.tableExists(ref.location)
-        return DeltaTable.isDeltaTable(self.spark, ref.location)
+            found = self.spark.catalog.tableExists(ref.location)
+        else:
+            found = DeltaTable.isDeltaTable(self.spark, ref.location)
+        if found:
+            self._existing.add(ref.location)
+        return found
 
     def read(self, ref: TableRef) -> DataFrame:
         reader = self.spark.read.format("delta")

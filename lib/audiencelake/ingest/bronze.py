@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -29,6 +30,11 @@ JSON_ARRAY = "json_array"  # a JSON array where JSON lines (one object per line)
 INVALID_ENCODING = "invalid_encoding"  # bytes that are not UTF-8 (e.g. Latin-1): the reader put U+FFFD in their place
 TOO_LARGE = "record_too_large"  # over MAX_RECORD_CHARS: no event or profile is that big (a runaway field, a dump)
 MAX_RECORD_CHARS = 1_000_000
+# A batch is read from landing once and used several times (bronze, then silver's gate, version resolution and
+# writes), so it is kept, on local disk: a batch's size has no bound, and in the heap two copies of a
+# 4-million-event batch ran a 4 GB local session out of memory (benchmarks/run.py, issue 9). The OS page cache keeps
+# re-reads fast.
+BATCH_STORAGE = StorageLevel.DISK_ONLY
 log = logging.getLogger(__name__)
 
 
@@ -44,9 +50,17 @@ def record_error(raw: Column, malformed: Column) -> Column:
 
 @dataclass(frozen=True)
 class BronzeBatch:
+    """A batch appended to bronze. `rows` are its bronze rows as written, kept on local disk so that silver reads
+    the batch from this one pass over the landing files instead of reading it back; `release` drops them."""
+
     source: str
     batch_id: str
     files: list[LandingFile]
+    rows: DataFrame | None = None
+
+    def release(self) -> None:
+        if self.rows is not None:
+            self.rows.unpersist()
 
 
 def file_columns(c: Contract, src: SourceSettings) -> dict[str, str]:
@@ -163,13 +177,14 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
 
 def ledgered_files(lake: Lake, source: str, listed: list[LandingFile]) -> set[str]:
     """The files of `source` the ledger records as ingested, after recording those a stopped run left unledgered
-    (`listed`, the source's landing files, gives their sizes)."""
+    (`listed`, the source's landing files, gives their sizes). One read of the ledger."""
     ledger_ref = lake.ref("ops", "ingest_files")
     lake.ensure(ledger_ref)
     lake.ensure(lake.ref("bronze", source), "raw_records")
-    ledger = lake.read(ledger_ref).where(F.col("source") == source)
-    _recover_unledgered(lake, source, ledger, {f.path: f for f in listed})
-    return {r["file"] for r in lake.read(ledger_ref).where(F.col("source") == source).select("file").collect()}
+    ledger = lake.read(ledger_ref).where(F.col("source") == source).select("file", "batch_id").collect()
+    last = max((r["batch_id"] for r in ledger), default=None)
+    recovered = _recover_unledgered(lake, source, last, {f.path: f for f in listed})
+    return {r["file"] for r in ledger} | recovered
 
 
 def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFrame) -> BronzeBatch:
@@ -181,22 +196,28 @@ def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFra
         F.lit(batch_id).alias("_batch_id"), F.lit(source).alias("_source"), "_file",
         F.lit(now).cast("timestamp").alias("_ingested_at"), "_raw", "_error",
     )  # fmt: skip
-    lake.append(check_schema(rows, "raw_records"), lake.ref("bronze", source))
-    ledger_df = lake.spark.createDataFrame(
-        _ledger_rows(source, batch_id, files, now), contract("ingest_files").table_schema()
-    )
-    lake.replace_where(ledger_df, lake.ref("ops", "ingest_files"), f"source = '{source}' AND batch_id = '{batch_id}'")
-    return BronzeBatch(source, batch_id, files)
+    rows = check_schema(rows, "raw_records").persist(BATCH_STORAGE)
+    try:
+        lake.append(rows, lake.ref("bronze", source))
+        ledger_df = lake.spark.createDataFrame(
+            _ledger_rows(source, batch_id, files, now), contract("ingest_files").table_schema()
+        )
+        condition = f"source = '{source}' AND batch_id = '{batch_id}'"
+        lake.replace_where(ledger_df, lake.ref("ops", "ingest_files"), condition)
+    except BaseException:
+        rows.unpersist()
+        raise
+    return BronzeBatch(source, batch_id, files, rows)
 
 
-def _recover_unledgered(lake: Lake, source: str, ledger: DataFrame, listed: dict[str, LandingFile]) -> None:
-    """Record in the ledger the files of bronze batches newer than the ledger's last one (a stopped run's)."""
-    last = ledger.agg(F.max("batch_id")).first()[0]
+def _recover_unledgered(lake: Lake, source: str, last: str | None, listed: dict[str, LandingFile]) -> set[str]:
+    """Record in the ledger the files of bronze batches newer than the ledger's `last` one (a stopped run's); returns
+    those files."""
     bronze = lake.read(lake.ref("bronze", source))
     newer = bronze if last is None else bronze.where(F.col("_batch_id") > F.lit(last))
     found = newer.groupBy("_batch_id", "_file").agg(F.min("_ingested_at").alias("at")).collect()
     if not found:
-        return
+        return set()
     rows = [
         (source, r["_file"], listed[r["_file"]].size if r["_file"] in listed else 0,
          listed[r["_file"]].modified_at if r["_file"] in listed else r["at"], r["_batch_id"], r["at"])
@@ -204,3 +225,4 @@ def _recover_unledgered(lake: Lake, source: str, ledger: DataFrame, listed: dict
     ]  # fmt: skip
     df = lake.spark.createDataFrame(rows, contract("ingest_files").table_schema())
     lake.merge_upsert(df, lake.ref("ops", "ingest_files"), ["source", "file"], newer="false")
+    return {r["_file"] for r in found}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from audiencelake.ingest.bronze import ingest_bronze
+from audiencelake.ingest.bronze import BronzeBatch, ingest_bronze
 from audiencelake.ingest.silver import BatchAudit, pending_batches, process_batch
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
@@ -21,22 +21,28 @@ def ingest_source(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
     batch = ingest_bronze(lake, source, run)
     if batch:
         log.info("bronze.%s: batch %s with %d new files", source, batch.batch_id, len(batch.files))
-    return process_pending(lake, source, run)
+    return process_pending(lake, source, run, batch)
 
 
-def process_pending(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
-    """Process every bronze batch of `source` without an audit row into silver, oldest first.
+def process_pending(lake: Lake, source: str, run: Run, fresh: BronzeBatch | None = None) -> list[BatchAudit]:
+    """Process every bronze batch of `source` without an audit row into silver, oldest first. `fresh`, the batch
+    just appended, is processed from the rows its append kept (then released); others are read from bronze.
 
     Raises:
         AssertionError: a batch's accounting does not balance (a bug, never a data problem).
     """
     audits = []
-    for batch_id in pending_batches(lake, source):
-        audit = process_batch(lake, source, batch_id, run)
-        if not audit.balanced:
-            raise AssertionError(f"source '{source}' batch {batch_id}: accounting does not balance: {audit}")
-        log.info("silver.%s: %s", source, audit)
-        audits.append(audit)
+    try:
+        for batch_id, files in pending_batches(lake, source).items():
+            kept = fresh.rows if fresh is not None and fresh.batch_id == batch_id else None
+            audit = process_batch(lake, source, batch_id, run, files, kept)
+            if not audit.balanced:
+                raise AssertionError(f"source '{source}' batch {batch_id}: accounting does not balance: {audit}")
+            log.info("silver.%s: %s", source, audit)
+            audits.append(audit)
+    finally:
+        if fresh is not None:
+            fresh.release()
     return audits
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, contract
 from audiencelake.identity.stitch import attach_user_ids
+from audiencelake.ingest.bronze import BATCH_STORAGE
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from audiencelake.ingest.pii import SALT, salted_hash, with_salt
@@ -27,10 +27,6 @@ from audiencelake.quality.results import write_results
 from audiencelake.runs import Run
 
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
-# A batch is read several times (quality gate, version resolution, silver, restricted and quarantine writes), so it
-# is kept, on local disk: a batch's size has no bound, and in the heap two copies of a 4-million-event batch ran a
-# 4 GB local session out of memory (benchmarks/run.py, issue 9). The OS page cache keeps re-reads fast.
-BATCH_STORAGE = StorageLevel.DISK_ONLY
 
 
 @dataclass(frozen=True)
@@ -51,22 +47,27 @@ class BatchAudit:
         return self.rows_read == parts + self.rows_superseded + self.rows_to_silver
 
 
-def pending_batches(lake: Lake, source: str) -> list[str]:
-    """Batches of `source` in the ledger that have no audit row yet, oldest first."""
+def pending_batches(lake: Lake, source: str) -> dict[str, int]:
+    """Batches of `source` in the ledger that have no audit row yet, oldest first, with their number of files."""
     ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
     lake.ensure(ledger_ref)
     lake.ensure(audit_ref)
-    ledger = lake.read(ledger_ref).where(F.col("source") == source).select("batch_id").distinct()
+    ledger = lake.read(ledger_ref).where(F.col("source") == source).groupBy("batch_id").agg(F.count("*").alias("n"))
     done = lake.read(audit_ref).where(F.col("source") == source).select("batch_id")
-    return sorted(r[0] for r in ledger.join(done, "batch_id", "left_anti").collect())
+    return dict(sorted((r[0], int(r[1])) for r in ledger.join(done, "batch_id", "left_anti").collect()))
 
 
 def _record_hash(c: Contract):
     return salted_hash(F.to_json(F.struct(*[F.col(f"`{col.name}`") for col in c.columns])))
 
 
-def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudit:
-    """Process one bronze batch of `source` into silver and return its accounting."""
+def process_batch(
+    lake: Lake, source: str, batch_id: str, run: Run, files: int, bronze: DataFrame | None = None
+) -> BatchAudit:
+    """Process one bronze batch of `source` (of `files` landing files) into silver and return its accounting.
+
+    `bronze` is the batch's bronze rows as the bronze append kept them (one read of the landing files); without it
+    the batch is read back from `bronze.<source>` (a batch a stopped run left pending)."""
     settings = lake.settings
     src = settings.sources[source]
     c = contract(src.table)
@@ -75,7 +76,8 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
     lake.ensure(silver_ref)
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
-    bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
+    if bronze is None:
+        bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
     rows = (
         bronze.transform(conform, c, src)
@@ -86,13 +88,13 @@ def process_batch(lake: Lake, source: str, batch_id: str, run: Run) -> BatchAudi
         .transform(attach_user_ids, lake, c)
     ).persist(BATCH_STORAGE)
     try:
-        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read)
+        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files)
     finally:
         rows.unpersist()
 
 
 def _gate_and_write(
-    lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame, rows_read: int
+    lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame, rows_read: int, files: int
 ) -> BatchAudit:
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in c.data_columns])
@@ -141,13 +143,8 @@ def _gate_and_write(
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
         rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
     )  # fmt: skip
-    _write_audit(lake, audit, run, files=_files_in_batch(lake, source, batch_id))
+    _write_audit(lake, audit, run, files=files)
     return audit
-
-
-def _files_in_batch(lake: Lake, source: str, batch_id: str) -> int:
-    ledger = lake.read(lake.ref("ops", "ingest_files"))
-    return ledger.where((F.col("source") == source) & (F.col("batch_id") == batch_id)).count()
 
 
 def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame) -> None:
