@@ -53,6 +53,10 @@ def test_great_expectations_and_predicates_agree_row_by_row(spark) -> None:
         assert by_name[name]["unexpected_count"] == count, name
         assert by_name[name]["predicate_count"] == count, name
     assert by_name["id_not_null"]["success"] is True
+    # failing values come from the failing rows only (rows 3 and 5 have m < n), and a rule that failed no row has none
+    samples = {n: sorted(map(str, by_name[n]["unexpected_sample"])) for n in ("n_range", "m_ge_n", "s_present")}
+    assert samples == {"n_range": ["-1.0", "10.0"], "m_ge_n": ["(1.0, 10.0)", "(2.0, 3.0)"], "s_present": ["None"]}
+    assert by_name["id_not_null"]["unexpected_sample"] == []
 
 
 def test_reject_and_warn_rules_select_rows(spark) -> None:
@@ -87,3 +91,4 @@ def test_table_scope_checks_key_uniqueness(spark) -> None:
     keys = next(r for r in result.records if r["expectation"] == "keys_unique")
     assert keys["success"] is False and keys["unexpected_count"] == 2
     assert keys["predicate_count"] is None  # table-level: GE only
+    assert keys["unexpected_sample"] == ["1"]  # the duplicated key

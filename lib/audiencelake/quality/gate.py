@@ -26,6 +26,8 @@ from audiencelake.errors import QualityGateError
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import build_suite, contract_expectations
 
+UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -65,7 +67,9 @@ def _first_failing(rules: list[tuple[str, Column]]) -> Column:
     return F.coalesce(*[F.when(pred, F.lit(name)) for name, pred in rules])
 
 
-def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_of: date, sample: int) -> dict:
+def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_of: date) -> dict:
+    """GE's result per expectation name: verdicts and counts (`BASIC` without failing values, which
+    `_failing_values` takes from the failing rules only)."""
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(),
         progress_bars=ProgressBarsConfig(globally=False),
@@ -81,20 +85,24 @@ def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_
     )
     validation = batch.validate(
         build_suite(c, expectations, as_of),
-        result_format={"result_format": "BASIC", "partial_unexpected_count": sample},
+        result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
     )
     return {r.expectation_config.meta["name"]: r for r in validation.results}
 
 
-def _samples(df: DataFrame, rules: list[Expectation], predicates: dict, counts, size: int) -> dict[str, list]:
-    """Up to `size` failing values of each rule that failed rows (a tuple where a rule reads several columns)."""
-    out: dict[str, list] = {}
-    for exp in rules:
-        if not counts[exp.name] or size <= 0:
-            continue
-        rows = df.where(predicates[exp.name]).select(*[F.col(f"`{n}`") for n in exp.columns]).limit(size).collect()
-        out[exp.name] = [r[0] if len(r) == 1 else tuple(r) for r in rows]
-    return out
+def _failing_values(df: DataFrame, exp: Expectation, predicate: Column | None, size: int) -> list:
+    """Up to `size` values of a failing rule: of its failing rows (a tuple where it reads several columns), or the
+    duplicated keys of a uniqueness rule; none for other table-level rules (a row count selects no values)."""
+    columns = [F.col(f"`{n}`") for n in exp.columns]
+    if size <= 0 or not columns:
+        return []
+    if predicate is not None:
+        rows = df.where(predicate).select(*columns).limit(size).collect()
+    elif exp.expectation in UNIQUENESS:
+        rows = df.groupBy(*columns).count().where(F.col("count") > 1).select(*columns).limit(size).collect()
+    else:
+        return []
+    return [r[0] if len(r) == 1 else tuple(r) for r in rows]
 
 
 def validate(
@@ -121,19 +129,19 @@ def validate(
     expectations = [e for e in contract_expectations(c) if scope == "table" or e.row_level]
     row_level = [e for e in expectations if e.row_level]
     predicates = {e.name: failing_rows(c, e, as_of) for e in row_level}
-    # A batch has row-level rules only: GE counts, and the few failing rules' samples come from their predicates, so
-    # GE runs no query per rule for failing values (most rules fail no row; GE would still run one each)
-    samples_by_ge = len(row_level) < len(expectations)
-    ge = _ge_results(c, df, expectations, as_of, sample_size if samples_by_ge else 0)
+    # GE counts; the failing values come from the failing rules only (most rules fail no row, and GE would run a
+    # query for each rule's values whatever its count)
+    ge = _ge_results(c, df, expectations, as_of)
     counts = df.agg(*[F.sum(p.cast("long")).alias(n) for n, p in predicates.items()]).first() if predicates else {}
-    samples = {} if samples_by_ge else _samples(df, row_level, predicates, counts, sample_size)
+    failed = [e for e in expectations if (counts[e.name] if e.name in predicates else not ge[e.name].success)]
+    samples = {e.name: _failing_values(df, e, predicates.get(e.name), sample_size) for e in failed}
     now = datetime.now(UTC)
     records = []
     for exp in expectations:
         r = ge[exp.name]
         result = r.result or {}
         raised = bool(r.exception_info.get("raised_exception")) if r.exception_info else False
-        sample = samples[exp.name] if exp.name in samples else result.get("partial_unexpected_list") or []
+        sample = samples.get(exp.name, [])
         records.append({
             "run_id": run_id, "table": c.table, "scope": scope, "batch_id": batch_id, "expectation": exp.name,
             "expectation_type": exp.expectation, "column": ",".join(exp.columns) or None, "severity": exp.severity,
