@@ -28,8 +28,9 @@ def validate_tables(lake: Lake, run: Run) -> dict[str, int]:
             c, lake.read(ref).select(*columns), as_of=run.as_of, run_id=run.run_id, batch_id="*", scope="table",
             sample_size=lake.settings.quality.sample_size,
         )  # fmt: skip
-        write_results(lake, result.records, f"run_id = '{run.run_id}' AND scope = 'table' AND `table` = '{c.table}'")
         results.append(result)
+    # one commit for the run's whole-table results (they replace the same run's earlier ones)
+    write_results(lake, [r for x in results for r in x.records], f"run_id = '{run.run_id}' AND scope = 'table'")
     for result in results:
         result.enforce()
     return {"tables": len(results), "failed_expectations": sum(not r["success"] for x in results for r in x.records)}
