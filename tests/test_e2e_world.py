@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,26 @@ def test_rerun_changes_no_table(world) -> None:
     ctx = world["ctx"]
     run_pipeline(StageContext(lake, ctx.run, {}), start="ingest", stop="ingest")
     assert {str(r): lake.version(r) for r in refs} == before
+
+
+def test_quality_carries_over_unchanged_tables_and_validates_the_rest(world) -> None:
+    from audiencelake.runs import Run
+    from audiencelake.stages import StageContext, run_stage
+
+    lake, first = world["lake"], world["ctx"].run
+    again = run_stage("quality", StageContext(lake, Run.create(as_of=first.as_of, run_id="e2e-again"), {}))
+    assert again["carried_over"] == again["tables"] == len(SILVER)
+    later_day = Run.create(as_of=first.as_of + timedelta(days=1), run_id="e2e-later")
+    later = run_stage("quality", StageContext(lake, later_day, {}))
+    # the contracts bounding a date by {as_of} (clickstream_events, crm_profiles, orders) are validated again
+    assert later["carried_over"] == later["tables"] - 3
+    rows = _table(world, "ops", "quality_results").where(F.col("scope") == "table").collect()
+    by_run = {run: {(r["table"], r["expectation"]): r for r in rows if r["run_id"] == run}
+              for run in (first.run_id, "e2e-again", "e2e-later")}  # fmt: skip
+    assert by_run["e2e-again"].keys() == by_run[first.run_id].keys() == by_run["e2e-later"].keys()
+    for key, r in by_run[first.run_id].items():
+        carried = by_run["e2e-again"][key]
+        fields = ("success", "unexpected_count", "validated_at", "table_version")
+        assert [carried[f] for f in fields] == [r[f] for f in fields], key
+        validated_again = key[0] in ("clickstream_events", "crm_profiles", "orders")
+        assert (by_run["e2e-later"][key]["validated_at"] > r["validated_at"]) == validated_again, key

@@ -8,6 +8,8 @@ provides the recorded verdicts and the Spark predicates select the rows. Both co
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +25,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, Expectation
 from audiencelake.errors import QualityGateError
+from audiencelake.quality.params import resolve_kwargs
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import build_suite, contract_expectations
 
@@ -59,6 +62,24 @@ class GateResult:
             for r in self.blocking
         ]
         raise QualityGateError(f"table '{self.table}' failed its quality gate (policy fail):\n" + "\n".join(lines))
+
+
+def scope_expectations(c: Contract, scope: str) -> list[Expectation]:
+    """The expectations a scope checks: a batch the row-level ones, a whole table all of them."""
+    return [e for e in contract_expectations(c) if scope == "table" or e.row_level]
+
+
+def suite_hash(c: Contract, expectations: list[Expectation], as_of: date) -> str:
+    """A hash of the expectations as they are evaluated for `as_of` (kwargs resolved), their severities and the
+    table's policy: equal hashes on equal data give equal results."""
+    suite = [(e.name, e.expectation, resolve_kwargs(c, e, as_of), e.severity) for e in expectations]
+    return hashlib.sha256(json.dumps([c.policy, suite], default=str, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def recorded(c: Contract, records: list[dict]) -> GateResult:
+    """A result made of recorded rows (a whole-table validation carried over), for `enforce`."""
+    none = F.lit(None).cast("string")
+    return GateResult(c.table, c.policy, records, none, none)
 
 
 def _first_failing(rules: list[tuple[str, Column]]) -> Column:
@@ -114,6 +135,7 @@ def validate(
     batch_id: str,
     scope: str,
     sample_size: int = 10,
+    table_version: int | None = None,
 ) -> GateResult:
     """Validate `df` against contract `c`.
 
@@ -125,8 +147,9 @@ def validate(
         batch_id: ingest batch, or `*` for a whole table.
         scope: `batch` (row-level rules, before a merge) or `table` (all rules, on a whole table).
         sample_size: failing values kept per expectation.
+        table_version: the Delta version `df` was read at (a whole table), recorded with the results.
     """
-    expectations = [e for e in contract_expectations(c) if scope == "table" or e.row_level]
+    expectations = scope_expectations(c, scope)
     row_level = [e for e in expectations if e.row_level]
     predicates = {e.name: failing_rows(c, e, as_of) for e in row_level}
     # GE counts; the failing values come from the failing rules only (most rules fail no row, and GE would run a
@@ -150,6 +173,7 @@ def validate(
             "predicate_count": int(counts[exp.name] or 0) if exp.name in predicates else None,
             "unexpected_sample": [str(v) for v in sample[:sample_size]],
             "exception": r.exception_info.get("exception_message") if raised else None, "validated_at": now,
+            "table_version": table_version, "suite_hash": suite_hash(c, expectations, as_of),
         })  # fmt: skip
     quarantining = c.policy == "quarantine"
     reject = [(e.name, predicates[e.name]) for e in row_level if quarantining and e.severity == "error"]

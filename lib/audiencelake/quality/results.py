@@ -12,4 +12,5 @@ def write_results(lake: Lake, records: list[dict], replace: str) -> None:
         return
     schema = contract("quality_results").table_schema()
     df = lake.spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in records], schema)
-    lake.replace_where(check_schema(df, "quality_results"), lake.ref("ops", "quality_results"), replace)
+    # mergeSchema: a lake from before `table_version` and `suite_hash` gets the columns
+    lake.replace_where(check_schema(df, "quality_results"), lake.ref("ops", "quality_results"), replace, True)
