@@ -93,14 +93,16 @@ def recommend(model: PipelineModel, users: DataFrame, seen: DataFrame | None, k:
     )
     extra = 0 if seen is None else 3 * k
     raw = als.recommendForUserSubset(known.select("user_idx"), k + extra)
-    items = model.stages[1].labelsArray[0]
-    labels = F.array(*[F.lit(i) for i in items])
+    # item indexes back to ids: the indexer's labels travel as one broadcast row, so the query plan names a column
+    # whatever the catalogue's size (a literal array, as in MLlib's own IndexToString, puts every item id in the plan)
+    labels = users.sparkSession.createDataFrame([(item_indexer.labelsArray[0],)], "_item_labels array<string>")
     recs = (
         raw.join(known, "user_idx")
-        .select("user_id", F.posexplode("recommendations").alias("pos", "rec"))
+        .select("user_id", F.explode("recommendations").alias("rec"))
+        .crossJoin(F.broadcast(labels))
         .select(
             "user_id",
-            F.element_at(labels, F.col("rec.item_idx") + 1).alias("item_id"),
+            F.element_at("_item_labels", F.col("rec.item_idx") + 1).alias("item_id"),
             F.col("rec.rating").alias("score"),
         )
     )
