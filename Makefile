@@ -12,7 +12,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup test-setup browser wheel demo test test-cluster lint bench bench-tags bench-models bench-identity clean-lake
+.PHONY: setup test-setup browser wheel demo test test-fast test-cluster lint bench bench-tags bench-models bench-identity clean-lake
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/.splink blas
 
@@ -55,12 +55,17 @@ browser:
 demo: setup
 	$(VENV)/bin/audiencelake demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
 
+# The whole suite but the cluster test, with the 15 slowest items printed (CI keeps them visible).
 test: test-setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# The inner loop: unit tests on inline frames, no generated world, no browser, no cluster.
+test-fast: setup
+	$(PY) -m pytest -q --durations=10 -m 'not e2e and not browser and not cluster'
 
 # A real Spark standalone cluster (master + two workers on loopback) running ingest, identity and profile.
 test-cluster: test-setup
-	$(PY) -m pytest -q -m cluster
+	$(PY) -m pytest -q --durations=15 -m cluster
 
 # The wheel for spark-submit --py-files and the Databricks bundle (built offline: hatchling is a dev dependency).
 wheel: setup

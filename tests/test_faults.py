@@ -15,6 +15,8 @@ from audiencelake.synth import WorldSpec, generate_world
 from audiencelake.synth.world import DEFAULT_END
 from conftest import lake_settings
 
+pytestmark = pytest.mark.e2e
+
 # Each table ingest writes, in the order it writes them (orders: a source with PII-free rows and quarantine).
 COMMITS = ["bronze.orders", "ops.ingest_files", "ops.quality_results", "silver.orders", "ops.quarantine",
            "ops.ingest_audit", "bronze.crm_profiles", f"{RESTRICTED}.crm_profiles_pii"]  # fmt: skip

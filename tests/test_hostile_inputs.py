@@ -17,6 +17,8 @@ from audiencelake.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from conftest import lake_settings
 
+pytestmark = pytest.mark.e2e
+
 ORDERS = "order_no,line,type,customer,created_at,sku,category,qty,price,discount,channel"
 ORDER = "{id},1,purchase,C1,{ts},SKU1,home,1,{price},0.0,app"
 CRM = ("customer_id,first_name,last_name,email,phone,birth_date,gender,city,signup_date,consent_email,consent_sms,"

@@ -16,6 +16,8 @@ from audiencelake.lake import RESTRICTED, Lake
 from audiencelake.runs import Run
 from conftest import lake_settings
 
+pytestmark = pytest.mark.e2e
+
 T = [datetime(2026, 3, d, 12) for d in (1, 2, 3, 4)]
 
 

@@ -11,6 +11,8 @@ from sklearn.metrics.cluster import pair_confusion_matrix
 
 from audiencelake.identity.config import load_identity_config
 
+pytestmark = pytest.mark.e2e
+
 
 def _truth(world, name: str) -> list[dict]:
     with open(world["truth"] / name, newline="") as fh:

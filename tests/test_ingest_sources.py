@@ -16,6 +16,8 @@ from audiencelake.lake import RESTRICTED, Lake
 from audiencelake.runs import Run
 from conftest import lake_settings
 
+pytestmark = pytest.mark.e2e
+
 SHOP_CSV = """Bestellnummer;Pos;Art;Kunde;Zeit;Artikel;Kategorie;Menge;Preis;Rabatt;Kanal
 A-1;1;purchase;C1;2026-03-01 20:30:00;SKU1;books;2;10.00;1.50;web
 A-1;2;purchase;C1;2026-03-01 20:30:00;SKU2;toys;1;5,00;0;web

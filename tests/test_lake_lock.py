@@ -91,6 +91,7 @@ def _cli(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "audiencelake"), *args]
 
 
+@pytest.mark.e2e
 def test_two_runs_started_at_once_one_runs_one_is_refused(spark, tmp_path: Path) -> None:
     from audiencelake.lake import Lake
     from audiencelake.synth import WorldSpec, generate_world

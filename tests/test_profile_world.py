@@ -21,6 +21,8 @@ from audiencelake.tags.profile import build_profile
 from plans import last_execution_id, scanned_locations
 from raw_world import CATEGORIES, ExpectedTags, read_world
 
+pytestmark = pytest.mark.e2e
+
 AS_OF = date(2026, 10, 31)  # the generated world's last day
 SILVER = ["crm_profiles", "orders", "clickstream_events", "campaign_touches", "social_interactions"]
 

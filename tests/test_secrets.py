@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from audiencelake.lake import RESTRICTED
 from audiencelake.models.tracking import configure
+
+pytestmark = pytest.mark.e2e
 
 
 def _files(root: Path) -> list[Path]:

@@ -19,6 +19,8 @@ from audiencelake.runs import Run
 from audiencelake.synth import WorldSpec, generate_world
 from conftest import lake_settings
 
+pytestmark = pytest.mark.e2e
+
 SOURCES = {"clickstream": "clickstream_events", "campaign_touches": "campaign_touches"}
 
 
