@@ -3,6 +3,7 @@ one session: the first run (everything to do), a run with nothing new (no new fi
 one new landing file. Printed and written as JSON; never asserted.
 
     .venv/bin/python benchmarks/fixed_cost.py --users 200 --days 30 --out /tmp/fixed_cost.json
+    .venv/bin/python benchmarks/fixed_cost.py --render /tmp/after.json --baseline /tmp/before.json   # markdown
 
 Spark jobs are counted from the scheduler's job ids (every job of the session, whichever thread submitted it);
 Delta commits are the commit files that appeared under the lake while the stage ran.
@@ -64,6 +65,25 @@ def land_one_file(landing: Path) -> Path:
     return target
 
 
+def render(rows: list[dict], baseline: list[dict] | None) -> str:
+    """A markdown table: per run and stage, seconds, Spark jobs and Delta commits (`before -> after` with a
+    baseline)."""
+    before = {(r["run"], r["stage"]): r for r in baseline or []}
+
+    def cell(row: dict, key: str) -> str:
+        was = before.get((row["run"], row["stage"]))
+        value = f"{row[key]:.1f}" if key == "seconds" else str(row[key])
+        if was is None:
+            return value
+        return f"{was[key]:.1f} -> {value}" if key == "seconds" else f"{was[key]} -> {value}"
+
+    lines = ["| run | stage | seconds | Spark jobs | Delta commits |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['run']} | {row['stage']} | {cell(row, 'seconds')} | {cell(row, 'spark_jobs')} | "
+                     f"{cell(row, 'delta_commits')} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
@@ -73,7 +93,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], help="extra settings, section.key=value")
+    parser.add_argument("--render", type=Path, default=None, help="print the markdown of a JSON written by --out")
+    parser.add_argument("--baseline", type=Path, default=None, help="with --render: the JSON of the run before")
     args = parser.parse_args()
+    if args.render:
+        baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+        print(render(json.loads(args.render.read_text()), baseline))
+        return
     with workdir(args.workdir, "fixed-cost-") as work:
         settings = load_settings(
             "local",
