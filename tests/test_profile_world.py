@@ -182,7 +182,7 @@ def test_long_form_and_catalog_agree_with_the_profile(profiled):
         assert (row["kind"], row["owner"], row["value_type"]) == (tag.kind, tag.owner, tag.type)
 
 
-def test_rerun_replaces_the_partition_with_the_same_rows(profiled):
+def test_rerun_keeps_or_replaces_the_partition_with_the_same_rows(profiled):
     lake = profiled["lake"]
     tables = ["user_profile", "user_tags", "tag_catalog"]
     at = F.col("as_of") == AS_OF
@@ -192,7 +192,19 @@ def test_rerun_replaces_the_partition_with_the_same_rows(profiled):
 
     first = snapshot()
     others = lake.read(lake.ref("gold", "user_profile")).where(~at).count()
-    build_profile(lake, Run.create(AS_OF, "profile-2"))
+    # built again when another date's profile wrote the gold tables since (in this module's order, the 5-tag one
+    # did), else kept; either way the same counts
+    assert build_profile(lake, Run.create(AS_OF, "profile-2")) == profiled["result"]
+    assert snapshot() == first
+    versions = {t: lake.version(lake.ref("gold", t)) for t in tables}
+    # nothing changed since: the profile is kept (no commit), with the counts of the run that built it
+    assert build_profile(lake, Run.create(AS_OF, "profile-2b")) == profiled["result"]
+    assert {t: lake.version(lake.ref("gold", t)) for t in tables} == versions
+    # without the record of what it read, it is built again and replaces the partition with the same rows
+    inputs = lake.ref("ops", "stage_inputs")
+    lake.delta(inputs).delete(f"stage = 'profile' AND key = '{AS_OF}'")
+    assert build_profile(lake, Run.create(AS_OF, "profile-3")) == profiled["result"]
+    assert {t: lake.version(lake.ref("gold", t)) for t in tables} != versions
     assert snapshot() == first
     assert lake.read(lake.ref("gold", "user_profile")).where(~at).count() == others
 

@@ -108,6 +108,20 @@ class Expectation(_Strict):
         return names + list(self.kwargs.get("column_list", []))
 
 
+class Sessions(_Strict):
+    """How an event table's rows group into sessions, kept at ingest (`ingest/sessions.py`): a visitor's (`by`)
+    session starts at their first event or at one more than `gap_minutes` after their previous event (by `time`,
+    ties by the key). `date` is the partition column holding the date of `time`: reads of recent rows skip files."""
+
+    by: str
+    time: str
+    date: str | None = None
+    gap_minutes: int = Field(30, gt=0)
+
+
+SESSION_COLUMNS = {"session_id": "string", "session_start": "boolean"}  # derived columns a `sessions` table has
+
+
 class Contract(_Strict):
     """A table's contract. `columns` are what a source delivers (typed); `derived` are added by the pipeline."""
 
@@ -124,6 +138,7 @@ class Contract(_Strict):
     tag_columns: bool = False  # the table also has one column per tag of conf/tags.yaml (gold.user_profile)
     columns: list[Column]
     derived: list[Column] = Field(default_factory=list)
+    sessions: Sessions | None = None
     expectations: list[Expectation] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -142,6 +157,8 @@ class Contract(_Strict):
             raise ValueError(f"cluster_by: {both} are partition columns (Z-order works within a partition)")
         if self.order_by and self.order_by not in names:
             raise ValueError(f"order_by: unknown column '{self.order_by}'")
+        if self.sessions:
+            self._check_sessions(names)
         seen: set[str] = set()
         for i, exp in enumerate(self.expectations):
             where = f"expectations[{i}] ({exp.name})"
@@ -160,6 +177,19 @@ class Contract(_Strict):
                 if col in {c.name for c in self.pii_columns}:
                     raise ValueError(f"{where}: column '{col}' is PII; validate its hash instead")
         return self
+
+    def _check_sessions(self, names: list[str]) -> None:
+        s = self.sessions
+        for key in ("by", "time", "date"):
+            if getattr(s, key) is not None and getattr(s, key) not in names:
+                raise ValueError(f"sessions.{key}: unknown column '{getattr(s, key)}'")
+        if len(self.keys) != 1:
+            raise ValueError(f"sessions: need exactly one key column (a session is named by its first row's key); "
+                             f"keys are {self.keys}")  # fmt: skip
+        derived = {c.name: c.type for c in self.derived}
+        for name, type_name in SESSION_COLUMNS.items():
+            if derived.get(name) != type_name:
+                raise ValueError(f"sessions: needs a derived column '{name}' of type {type_name}")
 
     @property
     def all_columns(self) -> list[Column]:

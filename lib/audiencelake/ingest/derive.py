@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract, spark_type
+from audiencelake.contracts import SESSION_COLUMNS, Contract, spark_type
 from audiencelake.errors import ContractError
 from audiencelake.ingest.pii import NORMALIZERS, salted_hash
 
@@ -16,7 +16,8 @@ def derive(df: DataFrame, c: Contract) -> DataFrame:
 
     A derived column has a SQL `expression`, or is named `<pii column>_hash` (salted SHA-256 of the normalised
     email or phone), or is `user_id`: the customer id in tables keyed by customer, null in visitor tables
-    (`anonymous_id`); identity stitching then sets the person the identity map gives.
+    (`anonymous_id`); identity stitching then sets the person the identity map gives. The session columns of a
+    table with `sessions` are null here: `ingest.sessions` sets them once the batch's rows for silver are known.
 
     Raises:
         ContractError: a derived column has none of these.
@@ -28,6 +29,8 @@ def derive(df: DataFrame, c: Contract) -> DataFrame:
         elif col.name in pii:
             source = pii[col.name]
             value = salted_hash(NORMALIZERS[source.pii](F.col(source.name)))
+        elif c.sessions and col.name in SESSION_COLUMNS:
+            value = F.lit(None)
         elif col.name == "user_id":
             visitors = "anonymous_id" in {column.name for column in c.columns}
             value = F.lit(None) if visitors else F.col("customer_id")

@@ -8,6 +8,7 @@ processes the batch again with the same outcome: rows the batch itself wrote are
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,12 +21,14 @@ from audiencelake.ingest.bronze import BATCH_STORAGE
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from audiencelake.ingest.pii import SALT, salted_hash, with_salt
+from audiencelake.ingest.sessions import Sessioned, add_sessions, sessionise, update_sessions
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
 from audiencelake.lake import RESTRICTED, Lake, check_schema
 from audiencelake.quality.gate import validate
 from audiencelake.quality.results import write_results
 from audiencelake.runs import Run
 
+log = logging.getLogger(__name__)
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
 
 
@@ -76,6 +79,8 @@ def process_batch(
     lake.ensure(silver_ref)
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
+    if c.sessions and add_sessions(lake, silver_ref, c):
+        log.info("%s: session columns added, every row sessionised", silver_ref)
     if bronze is None:
         bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
@@ -121,7 +126,11 @@ def _gate_and_write(
             F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze"),
             F.sum(F.col("_in_silver").cast("long")).alias("updates")).collect()}  # fmt: skip
         rows.unpersist()  # `resolved` now holds every row: one copy of the batch at a time
-        winners = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table)
+        to_silver = resolved.where(F.col("_disposition") == TO_SILVER)
+        winners = check_schema(to_silver, c.table)
+        sessioned = _sessions(c, to_silver, winners, existing) if c.sessions else None
+        if sessioned is not None:
+            winners = sessioned.batch()
         if c.partition_by:  # one writer per partition value: few, large files instead of tasks x dates small ones
             winners = winners.repartition(*[F.col(p) for p in c.partition_by])
         if TO_SILVER in counts and counts[TO_SILVER]["updates"]:
@@ -129,6 +138,9 @@ def _gate_and_write(
             lake.merge_upsert(winners, silver_ref, c.keys, newer=newer)
         else:  # only new keys: append, replacing whatever an interrupted run of this batch wrote
             lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'")
+        if sessioned is not None and not sessioned.stable:
+            update_sessions(lake, silver_ref, c, sessioned.changed())
+            sessioned.rows.unpersist()
         if c.pii_columns:
             restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
             lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
@@ -145,6 +157,19 @@ def _gate_and_write(
     )  # fmt: skip
     _write_audit(lake, audit, run, files=files)
     return audit
+
+
+def _sessions(c: Contract, to_silver: DataFrame, winners: DataFrame, existing: DataFrame) -> Sessioned:
+    """The batch's rows for silver sessionised against silver's. When existing rows change too, the rows are kept
+    on disk: the write and the update of the existing rows both read them."""
+    s = c.sessions
+    replaced = None
+    if c.order_by == s.time:  # version resolution found the time of each row the batch replaces
+        replaced = to_silver.where("_in_silver").select(c.keys[0], s.by, F.col("_replaced_order").alias(s.time))
+    sessioned = sessionise(winners, existing, c, replaced)
+    if sessioned.stable:
+        return sessioned
+    return Sessioned(sessioned.rows.persist(BATCH_STORAGE), sessioned.columns, c)
 
 
 def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame) -> None:

@@ -17,7 +17,7 @@ TO_SILVER, DUPLICATE, SUPERSEDED, CONFLICT = "to_silver", "duplicate", "supersed
 def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None) -> DataFrame:
     """Set `_disposition` on every row: the `_reason` rows keep it as `quarantined`; the others get one of
     to_silver, duplicate, superseded or conflicting_versions (which also sets `_reason`). `_in_silver` tells
-    whether silver already holds the row's key.
+    whether silver already holds the row's key, and `_replaced_order` is that row's `order_by` value.
 
     Args:
         df: the batch, with `_reason` null for rows that passed conformance and the quality gate.
@@ -67,5 +67,6 @@ def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None) -> 
             "_disposition", F.when(F.col("_disposition") == CONFLICT, "quarantined").otherwise(F.col("_disposition"))
         )
         .withColumn("_in_silver", F.col("_prior_hash").isNotNull())
-        .drop("_variants", "_copy", "_latest", "_prior_order", "_prior_hash")
+        .withColumnRenamed("_prior_order", "_replaced_order")
+        .drop("_variants", "_copy", "_latest", "_prior_hash")
     )

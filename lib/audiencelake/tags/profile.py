@@ -8,7 +8,7 @@ that small table, never silver again.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.lake import WORK, Lake, check_schema
 from audiencelake.runs import Run
+from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
 from audiencelake.tags.coverage import tag_catalog
 from audiencelake.tags.definitions import Catalogue
@@ -24,6 +25,8 @@ from audiencelake.tags.loader import load_catalogue
 
 log = logging.getLogger("audiencelake.tags")
 WORK_TABLE = "profile_aggregates"
+STAGE = "profile"
+OUTPUTS = ("user_profile", "user_tags", "tag_catalog")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     """
     catalogue = catalogue or catalogue_for(lake)
     as_of = run.as_of
+    inputs = profile_inputs(lake, catalogue)
+    if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
+        log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
+        return ProfileResult(**counts)
     work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
     lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
     evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
@@ -84,4 +91,23 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     users = written.count()
     values = lake.read(tags_ref).where(condition).count()
     log.info("profile as of %s: %d users, %d tags, %d tag values", as_of, users, len(catalogue.tags), values)
-    return ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
+    result = ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
+    record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
+    return result
+
+
+def _gold_versions(lake: Lake) -> dict:
+    """The Delta versions of the tables a profile writes: a build is kept only while no one else (a profile for
+    another date, an erasure, a table dropped) has written them since."""
+    return {t: lake.version(lake.ref("gold", t)) for t in OUTPUTS}
+
+
+def profile_inputs(lake: Lake, catalogue: Catalogue) -> dict:
+    """What a profile is computed from: the Delta versions of the silver tables the catalogue reads, the catalogue
+    and the library's version (`stage_inputs`: equal inputs, equal profile for a date)."""
+    tables = sorted({source.table for source in catalogue.sources.values()})
+    return {
+        "silver": {t: lake.version(lake.ref("silver", t)) for t in tables},
+        "catalogue": catalogue.model_dump(mode="json", exclude={"file"}),
+        "library": library_version(),
+    }

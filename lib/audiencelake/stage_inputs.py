@@ -1,0 +1,66 @@
+"""What a stage's last complete run read (`ops.stage_inputs`), so that a run with nothing new keeps its outputs.
+
+A stage describes its inputs (Delta versions of the tables it reads, its definitions, the library's version) as a
+JSON-able dict; equal descriptions for the same stage and key mean equal outputs. The record is written after the
+stage's last output, so a run stopped part-way leaves the old record (or none) and the next run does the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from audiencelake.contracts import contract
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+
+
+@cache
+def library_version() -> str:
+    """The package's version and a hash of its code: an editable install or a rebuilt wheel with the same version
+    number but other code is another library, whose outputs may differ."""
+    try:
+        number = version("audiencelake")
+    except PackageNotFoundError:  # imported from a source tree or a wheel on --py-files
+        number = "unknown"
+    package = Path(__file__).resolve().parent
+    code = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        code.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return f"{number}+{code.hexdigest()[:12]}"
+
+
+def fingerprint(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unchanged(lake: Lake, stage: str, key: str, inputs: dict) -> dict | None:
+    """The counts of the recorded run of `stage` for `key` when it read the same `inputs`, else None.
+
+    A record of the key with other inputs is deleted before the caller builds anew: a build stopped part-way must
+    not leave behind a record that a later run, whose inputs equal the old ones again (a definition change undone),
+    would trust."""
+    ref = lake.ref("ops", "stage_inputs")
+    if not lake.exists(ref):
+        return None
+    where = (F.col("stage") == stage) & (F.col("key") == key)
+    rows = lake.read(ref).where(where).select("fingerprint", "counts").collect()
+    if rows and rows[0]["fingerprint"] == fingerprint(inputs):
+        return json.loads(rows[0]["counts"])
+    if rows:
+        lake.delta(ref).delete(where)
+    return None
+
+
+def record(lake: Lake, stage: str, key: str, inputs: dict, counts: dict, run: Run) -> None:
+    """Record what the complete run of `stage` for `key` read and reported (replacing the key's earlier record)."""
+    row = (stage, key, fingerprint(inputs), json.dumps(inputs, sort_keys=True, default=str),
+           json.dumps(counts, sort_keys=True), run.run_id, datetime.now(UTC))  # fmt: skip
+    df = lake.spark.createDataFrame([row], contract("stage_inputs").table_schema())
+    lake.replace_where(df, lake.ref("ops", "stage_inputs"), f"stage = '{stage}' AND key = '{key}'")
