@@ -59,11 +59,17 @@ def apply(spark, stored, batch_events):
     after writing the batch and updating the rows it changed."""
     existing = None
     if stored:
-        existing = frame(spark, [(e, v, ts) for e, (v, ts, _) in stored.items()], {e: s for e, (_, _, s) in stored.items()})
+        existing = frame(
+            spark, [(e, v, ts) for e, (v, ts, _) in stored.items()], {e: s for e, (_, _, s) in stored.items()}
+        )
     result = sessionise(frame(spark, batch_events), existing, C)
     state = dict(stored)
     for r in result.batch().collect():
-        state[r["event_id"]] = (r["anonymous_id"], r["event_ts"].replace(tzinfo=UTC), (r["session_id"], r["session_start"]))
+        state[r["event_id"]] = (
+            r["anonymous_id"],
+            r["event_ts"].replace(tzinfo=UTC),
+            (r["session_id"], r["session_start"]),
+        )
     changed = result.changed().collect()
     for r in changed:
         v, ts, _ = state[r["event_id"]]
@@ -115,7 +121,9 @@ def test_ingest_keeps_sessions_through_a_stop_and_an_older_lake(spark, tmp_path:
     first = [("a1", "a", at(0)), ("a2", "a", at(10)), ("a3", "a", at(60)), ("b1", "b", at(0)), ("b2", "b", at(45))]
     second = [("late", "a", at(35)), ("b0", "b", at(-20)), ("b3", "b", at(50))]
     landing = tmp_path / "landing"
-    others = [f"sources.{s}.path={tmp_path}/elsewhere/*" for s in ("orders", "crm_profiles", "campaign_touches", "social")]
+    others = [
+        f"sources.{s}.path={tmp_path}/elsewhere/*" for s in ("orders", "crm_profiles", "campaign_touches", "social")
+    ]
     lake = Lake(spark, lake_settings(tmp_path, f"lake.landing={landing}", *others))
 
     def land(name: str, events) -> None:

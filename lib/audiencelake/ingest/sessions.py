@@ -51,7 +51,9 @@ def _gap(s: Sessions) -> Column:
     return F.expr(f"INTERVAL {s.gap_minutes} MINUTES")
 
 
-def sessionise(batch: DataFrame, existing: DataFrame | None, c: Contract, replaced: DataFrame | None = None) -> Sessioned:
+def sessionise(
+    batch: DataFrame, existing: DataFrame | None, c: Contract, replaced: DataFrame | None = None
+) -> Sessioned:
     """Set `session_id` and `session_start` on `batch` (rows entering silver, with the table's columns) against
     `existing` (silver's rows written by other batches; None for a first batch).
 
@@ -70,7 +72,9 @@ def sessionise(batch: DataFrame, existing: DataFrame | None, c: Contract, replac
     by, time = F.col(f"`{s.by}`"), F.col(f"`{s.time}`")
     new = batch.drop("session_id", "session_start")
     fresh = new.withColumn(_NEW, F.lit(True)).withColumn(_BEFORE, F.lit(False))
-    fresh = fresh.withColumn("_old_id", F.lit(None).cast("string")).withColumn("_old_start", F.lit(None).cast("boolean"))
+    fresh = fresh.withColumn("_old_id", F.lit(None).cast("string")).withColumn(
+        "_old_start", F.lit(None).cast("boolean")
+    )
     context = None
     if existing is not None:
         if replaced is None:
@@ -90,7 +94,10 @@ def sessionise(batch: DataFrame, existing: DataFrame | None, c: Contract, replac
         stable = True
     else:
         starts = (
-            new.select(s.by, s.time).unionByName(replaced.select(s.by, s.time)).groupBy(s.by).agg(F.min(time).alias("_from"))
+            new.select(s.by, s.time)
+            .unionByName(replaced.select(s.by, s.time))
+            .groupBy(s.by)
+            .agg(F.min(time).alias("_from"))
         )  # each visitor's earliest new or replaced row: everything of theirs from there on is computed again
         context = (
             context.join(starts, s.by)
@@ -123,7 +130,8 @@ def update_sessions(lake: Lake, ref: TableRef, c: Contract, changed: DataFrame) 
         return 0
     condition = f"t.`{key}` = s.`{key}`"
     if s.date:
-        condition = f"t.`{s.date}` BETWEEN DATE'{bounds[1]}' AND DATE'{bounds[2]}' AND t.`{s.date}` = s.`{s.date}` AND {condition}"
+        dates = f"t.`{s.date}` BETWEEN DATE'{bounds[1]}' AND DATE'{bounds[2]}' AND t.`{s.date}` = s.`{s.date}`"
+        condition = f"{dates} AND {condition}"
     (
         lake.delta(ref)
         .alias("t")
