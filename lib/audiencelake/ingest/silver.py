@@ -144,7 +144,8 @@ def _gate_and_write(
         if c.pii_columns:
             restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
             lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
-        _write_quarantine(lake, source, c, batch_id, run, resolved.where(F.col("_disposition") == "quarantined"))
+        bad = resolved.where(F.col("_disposition") == "quarantined")
+        _write_quarantine(lake, source, c, batch_id, run, bad, any_bad="quarantined" in counts)
     finally:
         resolved.unpersist()
     n = {d: int(counts[d]["n"]) if d in counts else 0 for d in DISPOSITIONS}
@@ -172,16 +173,24 @@ def _sessions(c: Contract, to_silver: DataFrame, winners: DataFrame, existing: D
     return Sessioned(sessioned.rows.persist(BATCH_STORAGE), sessioned.columns, c)
 
 
-def _write_quarantine(lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame) -> None:
+def _write_quarantine(
+    lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame, any_bad: bool
+) -> None:
+    """Replace the batch's quarantined rows with `bad`. A batch with none, whose earlier runs (a run stopped
+    part-way, under other rules) left none either, makes no commit."""
+    ref = lake.ref("ops", "quarantine")
+    where = f"source = '{source}' AND batch_id = '{batch_id}'"
+    lake.ensure(ref)
+    if not any_bad and lake.read(ref).where(where).isEmpty():
+        return
     rows = bad.select(
         F.lit(source).alias("source"), F.lit(c.table).alias("table"), F.col("_stage").alias("stage"),
         F.col("_reason").alias("reason"), F.col("_rule").alias("rule"), F.col("_file").alias("file"),
         F.lit(batch_id).alias("batch_id"), F.col("_raw").alias("raw"), F.sha2("_raw", 256).alias("record_hash"),
         F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
-    ref = lake.ref("ops", "quarantine")
     rows = rows.repartition(1)  # one small file per source and batch
-    lake.replace_where(check_schema(rows, "quarantine"), ref, f"source = '{source}' AND batch_id = '{batch_id}'")
+    lake.replace_where(check_schema(rows, "quarantine"), ref, where)
 
 
 def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int) -> None:

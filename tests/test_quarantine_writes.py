@@ -1,0 +1,31 @@
+"""A batch's quarantine write (`ingest/silver.py`): a clean batch makes no commit, unless an earlier run of the same
+batch (stopped part-way, or under other rules) left rows for it, which then go."""
+
+from __future__ import annotations
+
+from audiencelake.contracts import contract
+from audiencelake.ingest.silver import _write_quarantine
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+
+BAD = "_stage string, _reason string, _rule string, _file string, _raw string"
+
+
+def test_a_clean_batch_commits_nothing_and_clears_what_an_earlier_run_left(spark, settings) -> None:
+    lake = Lake(spark, settings)
+    ref, run, c = lake.ref("ops", "quarantine"), Run.create(run_id="q"), contract("orders")
+    none, one = spark.createDataFrame([], BAD), spark.createDataFrame([("quality", "expectation", "r", "f", "{}")], BAD)
+
+    def rows() -> list[tuple]:
+        return sorted((r["source"], r["batch_id"], r["rule"]) for r in lake.read(ref).collect())
+
+    _write_quarantine(lake, "orders", c, "b1", run, one, any_bad=True)
+    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False)
+    assert rows() == [("orders", "b1", "r")]
+    version = lake.version(ref)
+    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False)
+    _write_quarantine(lake, "crm", c, "b1", run, none, any_bad=False)  # another source's batch of the same id
+    assert lake.version(ref) == version
+    # batch b1 again, clean this time (the rule was changed): its earlier rows go
+    _write_quarantine(lake, "orders", c, "b1", run, none, any_bad=False)
+    assert rows() == [] and lake.version(ref) == version + 1
