@@ -114,12 +114,15 @@ def test_random_arrival_orders_give_the_sessions_of_all_events_at_once(spark):
 
 @pytest.mark.e2e
 def test_ingest_keeps_sessions_through_a_stop_and_an_older_lake(spark, tmp_path: Path, monkeypatch):
-    """Batch 1 lands; silver is then rewritten without session columns (a lake from before them); batch 2 brings
-    late events and is stopped right after its silver write, before the update of the rows it changed; the re-run
-    finishes. Silver's sessions equal the reference over both files."""
+    """Batch 1 lands; silver is then rewritten without session columns (a lake from before them); batch 2 brings a
+    late event, a newer version of an event that moves it hours later, and one that moves an event to another
+    visitor; it is stopped right after the update of the stored rows it changed, before its own write (the rows it
+    replaces are still in silver then); the re-run finishes. Silver's sessions equal the reference over the latest
+    version of every event."""
     at = lambda minutes: T0 + timedelta(minutes=minutes)  # noqa: E731
-    first = [("a1", "a", at(0)), ("a2", "a", at(10)), ("a3", "a", at(60)), ("b1", "b", at(0)), ("b2", "b", at(45))]
-    second = [("late", "a", at(35)), ("b0", "b", at(-20)), ("b3", "b", at(50))]
+    first = [("a1", "a", at(0)), ("a2", "a", at(10)), ("a3", "a", at(60)), ("b1", "b", at(0)), ("b2", "b", at(45)),
+             ("b3", "b", at(50))]  # fmt: skip
+    second = [("late", "a", at(35)), ("a2", "a", at(200)), ("b2", "c", at(46))]
     landing = tmp_path / "landing"
     others = [
         f"sources.{s}.path={tmp_path}/elsewhere/*" for s in ("orders", "crm_profiles", "campaign_touches", "social")
@@ -141,12 +144,14 @@ def test_ingest_keeps_sessions_through_a_stop_and_an_older_lake(spark, tmp_path:
     ref = lake.ref("silver", "clickstream_events")
     lake.overwrite(lake.read(ref).drop("session_id", "session_start"), ref, ["event_date"])
     land("two", second)
-    monkeypatch.setenv(ENV, f"{ref}:2")  # 1: the older rows sessionised, 2: the batch written
+    monkeypatch.setenv(ENV, f"{ref}:2")  # 1: the older rows sessionised, 2: the stored rows the batch changes
     with pytest.raises(InjectedFault):
         ingest()
     monkeypatch.delenv(ENV)
     ingest()
     got = {r[0]: (r[1], r[2]) for r in lake.read(ref).select("event_id", "session_id", "session_start").collect()}
-    assert got == reference(first + second)
-    assert got["a3"] == ("a1", False) and got["b1"] == ("b0", False)
+    latest = {e: (e, v, ts) for e, v, ts in first + second}  # each event's newer version replaces the older
+    assert got == reference(list(latest.values()))
+    # a2 moved away: `late` starts a session a3 joins; b2 moved to visitor c: b3 starts its own
+    assert got["a3"] == ("late", False) and got["b3"] == ("b3", True) and got["b2"] == ("b2", True)
     assert lake.read(ref).where(F.col("session_id").isNull()).count() == 0

@@ -12,7 +12,8 @@ import json
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from pyspark.sql import functions as F
 
@@ -29,11 +30,21 @@ def library_version() -> str:
         number = version("audiencelake")
     except PackageNotFoundError:  # imported from a source tree or a wheel on --py-files
         number = "unknown"
-    package = Path(__file__).resolve().parent
     code = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        code.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    for name, data in sorted(_sources(files("audiencelake"))):  # a folder, or a wheel or zip on --py-files
+        code.update(name.encode() + b"\0" + data)
     return f"{number}+{code.hexdigest()[:12]}"
+
+
+def _sources(folder: Traversable, prefix: str = "") -> list[tuple[str, bytes]]:
+    """(path, bytes) of every .py file under `folder`, however the package was imported."""
+    out = []
+    for item in folder.iterdir():
+        if item.is_dir():
+            out += _sources(item, f"{prefix}{item.name}/")
+        elif item.name.endswith(".py"):
+            out.append((prefix + item.name, item.read_bytes()))
+    return out
 
 
 def fingerprint(inputs: dict) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from audiencelake.contracts import contract
 from audiencelake.ingest.bronze import BronzeBatch, ingest_bronze
+from audiencelake.ingest.sessions import add_sessions
 from audiencelake.ingest.silver import BatchAudit, pending_batches, process_batch
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
@@ -33,6 +35,10 @@ def process_pending(lake: Lake, source: str, run: Run, fresh: BronzeBatch | None
     """
     audits = []
     try:
+        c = contract(lake.settings.sources[source].table)
+        silver = lake.ref("silver", c.table)
+        if c.sessions and lake.exists(silver) and add_sessions(lake, silver, c):  # a lake from before sessions
+            log.info("%s: session columns added, every row sessionised", silver)
         for batch_id, files in pending_batches(lake, source).items():
             kept = fresh.rows if fresh is not None and fresh.batch_id == batch_id else None
             audit = process_batch(lake, source, batch_id, run, files, kept)

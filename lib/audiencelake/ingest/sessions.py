@@ -10,14 +10,13 @@ session gives the later events their right session, and those whose values chang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import SESSION_COLUMNS, Contract, Sessions
 from audiencelake.failpoints import reached
-from audiencelake.lake import Lake, TableRef
+from audiencelake.lake import Lake, TableRef, check_schema
 
 _NEW, _BEFORE = "_session_new", "_session_before"  # row of the batch; existing row before the recomputed range
 
@@ -80,12 +79,19 @@ def sessionise(
         if replaced is None:
             replaced = existing.join(new.select(key), key, "left_semi")
         replaced = replaced.select(key, s.by, s.time)
-        earliest = new.select(time).unionByName(replaced.select(time)).agg(F.min(time)).first()[0]
-        if earliest is not None:
-            lower = earliest - timedelta(minutes=s.gap_minutes)
-            near = existing.where(time >= F.lit(lower))  # one scalar: the plan stays small
+        # the bound as microseconds and a date, both computed by Spark in the session's time zone: a Python
+        # datetime would be converted through the driver's local time zone (a date off by one near midnight)
+        lower = F.min(time) - _gap(s)
+        bound = (
+            new.select(time)
+            .unionByName(replaced.select(time))
+            .agg(F.unix_micros(lower).alias("micros"), F.to_date(lower).alias("day"))
+            .first()
+        )
+        if bound["micros"] is not None:
+            near = existing.where(time >= F.timestamp_micros(F.lit(bound["micros"])))  # a scalar: the plan stays small
             if s.date:  # and on the partition column, so that older files are skipped
-                near = near.where(F.col(f"`{s.date}`") >= F.lit(lower.date()))
+                near = near.where(F.col(f"`{s.date}`") >= F.lit(bound["day"]))
             near = near.join(F.broadcast(replaced.select(key)), key, "left_anti") if replaced.take(1) else near
             if near.take(1):
                 context = near
@@ -144,13 +150,12 @@ def update_sessions(lake: Lake, ref: TableRef, c: Contract, changed: DataFrame) 
 
 
 def add_sessions(lake: Lake, ref: TableRef, c: Contract) -> bool:
-    """Give a table written before it had session columns those columns, with every row's session (one pass over
-    the table, once). Returns whether it did."""
-    if "session_id" in lake.read(ref).columns:
+    """Give a table written before it had session columns those columns, with every row's session: the table is
+    rewritten with them in one commit (a stop leaves it as it was, and the next run does it again). Returns
+    whether it did."""
+    table = lake.read(ref)
+    if "session_id" in table.columns:
         return False
-    columns = ", ".join(f"{name} {type_name}" for name, type_name in SESSION_COLUMNS.items())
-    lake.spark.sql(f"ALTER TABLE {ref.sql} ADD COLUMNS ({columns})")
-    rows = sessionise(lake.read(ref), None, c).batch()
-    s = c.sessions
-    update_sessions(lake, ref, c, rows.select(c.keys[0], *([s.date] if s.date else []), *SESSION_COLUMNS))
+    unset = table.select("*", *[F.lit(None).cast(t).alias(n) for n, t in SESSION_COLUMNS.items()])
+    lake.overwrite(check_schema(sessionise(unset, None, c).batch(), c.table), ref, c.partition_by)
     return True

@@ -21,7 +21,7 @@ from audiencelake.ingest.bronze import BATCH_STORAGE
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from audiencelake.ingest.pii import SALT, salted_hash, with_salt
-from audiencelake.ingest.sessions import Sessioned, add_sessions, sessionise, update_sessions
+from audiencelake.ingest.sessions import Sessioned, sessionise, update_sessions
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
 from audiencelake.lake import RESTRICTED, Lake, check_schema
 from audiencelake.quality.gate import validate
@@ -79,8 +79,6 @@ def process_batch(
     lake.ensure(silver_ref)
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
-    if c.sessions and add_sessions(lake, silver_ref, c):
-        log.info("%s: session columns added, every row sessionised", silver_ref)
     if bronze is None:
         bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
@@ -119,7 +117,8 @@ def _gate_and_write(
     # silver as of now, pinned: read unpinned, the plan of `resolved` would change with the first write below and
     # every later use would miss the cache and resolve the batch's versions again (two shuffles of the batch)
     existing = lake.read_version(silver_ref, lake.version(silver_ref)).where(F.col("_batch_id") != batch_id)
-    resolved = gated.transform(resolve_versions, c, existing).persist(BATCH_STORAGE)
+    carry = (c.sessions.by,) if c.sessions else ()  # the visitor of a replaced row: their sessions change too
+    resolved = gated.transform(resolve_versions, c, existing, carry).persist(BATCH_STORAGE)
     try:
         counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(
             F.count("*").alias("n"), F.sum(F.col("_warned").cast("long")).alias("warned"),
@@ -131,6 +130,10 @@ def _gate_and_write(
         sessioned = _sessions(c, to_silver, winners, existing) if c.sessions else None
         if sessioned is not None:
             winners = sessioned.batch()
+        if sessioned is not None and not sessioned.stable:
+            # before the batch's write: a run stopped between the two then still finds the rows the batch replaces
+            # (and their times) in silver, and computes the same sessions again
+            update_sessions(lake, silver_ref, c, sessioned.changed())
         if c.partition_by:  # one writer per partition value: few, large files instead of tasks x dates small ones
             winners = winners.repartition(*[F.col(p) for p in c.partition_by])
         if TO_SILVER in counts and counts[TO_SILVER]["updates"]:
@@ -139,7 +142,6 @@ def _gate_and_write(
         else:  # only new keys: append, replacing whatever an interrupted run of this batch wrote
             lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'")
         if sessioned is not None and not sessioned.stable:
-            update_sessions(lake, silver_ref, c, sessioned.changed())
             sessioned.rows.unpersist()
         if c.pii_columns:
             restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
@@ -166,7 +168,9 @@ def _sessions(c: Contract, to_silver: DataFrame, winners: DataFrame, existing: D
     s = c.sessions
     replaced = None
     if c.order_by == s.time:  # version resolution found the time of each row the batch replaces
-        replaced = to_silver.where("_in_silver").select(c.keys[0], s.by, F.col("_replaced_order").alias(s.time))
+        replaced = to_silver.where("_in_silver").select(
+            c.keys[0], F.col(f"_replaced_{s.by}").alias(s.by), F.col("_replaced_order").alias(s.time)
+        )
     sessioned = sessionise(winners, existing, c, replaced)
     if sessioned.stable:
         return sessioned

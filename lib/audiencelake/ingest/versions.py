@@ -14,10 +14,11 @@ from audiencelake.contracts import Contract
 TO_SILVER, DUPLICATE, SUPERSEDED, CONFLICT = "to_silver", "duplicate", "superseded", "conflicting_versions"
 
 
-def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None) -> DataFrame:
+def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None, carry: tuple[str, ...] = ()) -> DataFrame:
     """Set `_disposition` on every row: the `_reason` rows keep it as `quarantined`; the others get one of
     to_silver, duplicate, superseded or conflicting_versions (which also sets `_reason`). `_in_silver` tells
-    whether silver already holds the row's key, and `_replaced_order` is that row's `order_by` value.
+    whether silver already holds the row's key, `_replaced_order` is that row's `order_by` value and
+    `_replaced_<name>` its value of each column in `carry`.
 
     Args:
         df: the batch, with `_reason` null for rows that passed conformance and the quality gate.
@@ -39,11 +40,13 @@ def resolve_versions(df: DataFrame, c: Contract, existing: DataFrame | None) -> 
             *[F.col(f"`{k}`").alias(f"_prior_{k}") for k in c.keys],
             F.col(f"`{c.order_by}`").alias("_prior_order"),
             F.col("_record_hash").alias("_prior_hash"),
+            *[F.col(f"`{name}`").alias(f"_replaced_{name}") for name in carry],
         )
         cond = [F.col(f"`{k}`").eqNullSafe(F.col(f"_prior_{k}")) for k in c.keys]
         df = df.join(prior, cond, "left").drop(*[f"_prior_{k}" for k in c.keys])
     else:
         df = df.withColumn("_prior_order", F.lit(None)).withColumn("_prior_hash", F.lit(None))
+        df = df.select("*", *[F.lit(None).alias(f"_replaced_{name}") for name in carry])
     prior_order, prior_hash = F.col("_prior_order"), F.col("_prior_hash")
     disposition = (
         F.when(~ok, F.lit("quarantined"))

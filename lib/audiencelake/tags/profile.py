@@ -14,6 +14,7 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.contracts import contract
 from audiencelake.lake import WORK, Lake, check_schema
 from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
@@ -97,9 +98,10 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
 
 
 def _gold_versions(lake: Lake) -> dict:
-    """The Delta versions of the tables a profile writes: a build is kept only while no one else (a profile for
-    another date, an erasure, a table dropped) has written them since."""
-    return {t: lake.version(lake.ref("gold", t)) for t in OUTPUTS}
+    """The Delta versions of the tables a profile writes and their contracts: a build is kept only while no one
+    else (a profile for another date, an erasure, a table dropped) has written them since, and their schemas
+    are the ones it wrote."""
+    return {t: [lake.version(lake.ref("gold", t)), contract(t).model_dump(mode="json")] for t in OUTPUTS}
 
 
 def profile_inputs(lake: Lake, catalogue: Catalogue) -> dict:
