@@ -36,14 +36,14 @@ class Sessioned:
         return self.rows.where(F.col(_NEW)).select(*self.columns)
 
     def changed(self) -> DataFrame:
-        s, key = self.c.sessions, self.c.keys[0]
+        s = self.c.sessions
+        columns = [self.c.keys[0], *([s.date] if s.date else []), *SESSION_COLUMNS]
         if self.stable:
-            return self.rows.limit(0).select(key, *([s.date] if s.date else []), "session_id", "session_start")
+            return self.rows.limit(0).select(*columns)
         moved = ~F.col("session_id").eqNullSafe(F.col("_old_id")) | ~F.col("session_start").eqNullSafe(
             F.col("_old_start")
         )
-        changed = self.rows.where(~F.col(_NEW) & ~F.col(_BEFORE) & moved)
-        return changed.select(key, *([s.date] if s.date else []), "session_id", "session_start")
+        return self.rows.where(~F.col(_NEW) & ~F.col(_BEFORE) & moved).select(*columns)
 
 
 def _gap(s: Sessions) -> Column:
@@ -69,7 +69,7 @@ def sessionise(
     """
     s, key = c.sessions, c.keys[0]
     by, time = F.col(f"`{s.by}`"), F.col(f"`{s.time}`")
-    new = batch.drop("session_id", "session_start")
+    new = batch.drop(*SESSION_COLUMNS)
     fresh = new.withColumn(_NEW, F.lit(True)).withColumn(_BEFORE, F.lit(False))
     fresh = fresh.withColumn("_old_id", F.lit(None).cast("string")).withColumn(
         "_old_start", F.lit(None).cast("boolean")

@@ -8,7 +8,6 @@ processes the batch again with the same outcome: rows the batch itself wrote are
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +27,6 @@ from audiencelake.quality.gate import validate
 from audiencelake.quality.results import write_results
 from audiencelake.runs import Run
 
-log = logging.getLogger(__name__)
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
 
 
@@ -130,7 +128,7 @@ def _gate_and_write(
         sessioned = _sessions(c, to_silver, winners, existing) if c.sessions else None
         if sessioned is not None:
             winners = sessioned.batch()
-        if sessioned is not None and not sessioned.stable:
+        if sessioned is not None and not sessioned.stable:  # (a stable batch changes no stored row)
             # before the batch's write: a run stopped between the two then still finds the rows the batch replaces
             # (and their times) in silver, and computes the same sessions again
             update_sessions(lake, silver_ref, c, sessioned.changed())
@@ -141,8 +139,8 @@ def _gate_and_write(
             lake.merge_upsert(winners, silver_ref, c.keys, newer=newer)
         else:  # only new keys: append, replacing whatever an interrupted run of this batch wrote
             lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'")
-        if sessioned is not None and not sessioned.stable:
-            sessioned.rows.unpersist()
+        if sessioned is not None:
+            sessioned.rows.unpersist()  # persisted only when existing rows changed; a no-op otherwise
         if c.pii_columns:
             restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
             lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
