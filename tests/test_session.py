@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -40,3 +41,17 @@ def test_local_conf_uses_project_jars_and_provided_does_not(tmp_path: Path) -> N
         assert exc.key == "spark.jars_dir" and "make setup" in exc.reason
     else:  # pragma: no cover - the assertion above must run
         raise AssertionError("expected ConfigError")
+
+
+def test_local_workers_run_this_interpreter_without_an_activated_environment(spark, monkeypatch) -> None:
+    """`.venv/bin/audiencelake demo` from a plain shell: Python workers must not fall back to `python3` on PATH
+    (which lacks audiencelake, so the first UDF failed with ModuleNotFoundError)."""
+    import sys
+
+    from audiencelake.session import build_session
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    build_session(load_settings("cluster", environ={}))  # not local: the cluster's own setting is left alone
+    assert "PYSPARK_PYTHON" not in os.environ
+    build_session(load_settings("local", environ={}))
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -59,6 +60,10 @@ def build_session(settings: Settings) -> SparkSession:
     On Databricks and on clusters started with the Delta jars (`spark.delta_jars: provided`) the session already
     exists and only runtime settings are applied.
     """
+    if (settings.spark.master or "").startswith("local"):
+        # Local Python workers run this interpreter (the one with audiencelake installed), not whatever `python3`
+        # is first on PATH: `.venv/bin/audiencelake` then works without an activated environment.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in session_conf(settings).items():
         builder = builder.config(key, value)
