@@ -19,13 +19,20 @@ def test_a_clean_batch_commits_nothing_and_clears_what_an_earlier_run_left(spark
     def rows() -> list[tuple]:
         return sorted((r["source"], r["batch_id"], r["rule"]) for r in lake.read(ref).collect())
 
-    _write_quarantine(lake, "orders", c, "b1", run, one, any_bad=True)
-    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False)
+    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False, fresh=False)
+    assert not lake.exists(ref)  # nothing to write, nothing to clear: not even an empty table
+    _write_quarantine(lake, "orders", c, "b1", run, one, any_bad=True, fresh=True)
+    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False, fresh=False)
     assert rows() == [("orders", "b1", "r")]
     version = lake.version(ref)
-    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False)
-    _write_quarantine(lake, "crm", c, "b1", run, none, any_bad=False)  # another source's batch of the same id
+    _write_quarantine(lake, "orders", c, "b2", run, none, any_bad=False, fresh=False)
+    _write_quarantine(
+        lake, "crm", c, "b1", run, none, any_bad=False, fresh=False
+    )  # another source's batch of the same id
     assert lake.version(ref) == version
+    # batch b1 again (a run stopped after its quarantine write): the same rows, not twice
+    _write_quarantine(lake, "orders", c, "b1", run, one, any_bad=True, fresh=False)
+    assert rows() == [("orders", "b1", "r")]
     # batch b1 again, clean this time (the rule was changed): its earlier rows go
-    _write_quarantine(lake, "orders", c, "b1", run, none, any_bad=False)
-    assert rows() == [] and lake.version(ref) == version + 1
+    _write_quarantine(lake, "orders", c, "b1", run, none, any_bad=False, fresh=False)
+    assert rows() == [] and lake.version(ref) == version + 2

@@ -55,3 +55,20 @@ def test_local_workers_run_this_interpreter_without_an_activated_environment(spa
     assert "PYSPARK_PYTHON" not in os.environ
     build_session(load_settings("local", environ={}))
     assert os.environ["PYSPARK_PYTHON"] == sys.executable
+
+
+def test_lake_version_follows_every_commit_and_equals_the_history(spark, tmp_path: Path) -> None:
+    """`Lake.version` reads the Delta log's snapshot; it must see each new commit, as `DESCRIBE HISTORY` does."""
+    from delta.tables import DeltaTable
+
+    from audiencelake.lake import Lake, TableRef
+    from conftest import lake_settings
+
+    lake, path = Lake(spark, lake_settings(tmp_path)), str(tmp_path / "t")
+    ref = TableRef("work", "t", path, by_name=False)
+    assert lake.version(ref) is None
+    for n in range(3):
+        spark.range(n + 1).write.format("delta").mode("append").save(path)
+        assert lake.version(ref) == DeltaTable.forPath(spark, path).history(1).first()["version"] == n
+    DeltaTable.forPath(spark, path).delete("id = 0")  # a commit made through another API than a DataFrame write
+    assert lake.version(ref) == 3

@@ -202,8 +202,8 @@ def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFra
         ledger_df = lake.spark.createDataFrame(
             _ledger_rows(source, batch_id, files, now), contract("ingest_files").table_schema()
         )
-        condition = f"source = '{source}' AND batch_id = '{batch_id}'"
-        lake.replace_where(ledger_df, lake.ref("ops", "ingest_files"), condition)
+        condition = f"source = '{source}' AND batch_id = '{batch_id}'"  # a batch id made just now: fresh
+        lake.replace_where(ledger_df, lake.ref("ops", "ingest_files"), condition, fresh=True)
     except BaseException:
         rows.unpersist()
         raise

@@ -68,7 +68,8 @@ def process_batch(
     """Process one bronze batch of `source` (of `files` landing files) into silver and return its accounting.
 
     `bronze` is the batch's bronze rows as the bronze append kept them (one read of the landing files); without it
-    the batch is read back from `bronze.<source>` (a batch a stopped run left pending)."""
+    the batch is read back from `bronze.<source>` (a batch a stopped run left pending). A batch appended by this run
+    is fresh: its id is new, so no table holds its rows yet and its outputs are appended, not replaced."""
     settings = lake.settings
     src = settings.sources[source]
     c = contract(src.table)
@@ -77,6 +78,7 @@ def process_batch(
     lake.ensure(silver_ref)
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
+    bronze_kept = bronze is not None
     if bronze is None:
         bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
@@ -89,13 +91,21 @@ def process_batch(
         .transform(attach_user_ids, lake, c)
     ).persist(BATCH_STORAGE)
     try:
-        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files)
+        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files, fresh=bronze_kept)
     finally:
         rows.unpersist()
 
 
 def _gate_and_write(
-    lake: Lake, source: str, batch_id: str, run: Run, c: Contract, rows: DataFrame, rows_read: int, files: int
+    lake: Lake,
+    source: str,
+    batch_id: str,
+    run: Run,
+    c: Contract,
+    rows: DataFrame,
+    rows_read: int,
+    files: int,
+    fresh: bool,
 ) -> BatchAudit:
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in c.data_columns])
@@ -103,7 +113,8 @@ def _gate_and_write(
         c, candidates, as_of=run.as_of, run_id=run.run_id, batch_id=batch_id, scope="batch",
         sample_size=lake.settings.quality.sample_size,
     )  # fmt: skip
-    write_results(lake, gate.records, f"scope = 'batch' AND `table` = '{c.table}' AND batch_id = '{batch_id}'")
+    where = f"scope = 'batch' AND `table` = '{c.table}' AND batch_id = '{batch_id}'"
+    write_results(lake, gate.records, where, fresh)
     gate.enforce()
     failed = F.col("_reason").isNull() & gate.reject_rule.isNotNull()
     gated = (
@@ -138,14 +149,14 @@ def _gate_and_write(
             newer = f"s.`{c.order_by}` > t.`{c.order_by}` OR t._batch_id = s._batch_id"
             lake.merge_upsert(winners, silver_ref, c.keys, newer=newer)
         else:  # only new keys: append, replacing whatever an interrupted run of this batch wrote
-            lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'")
+            lake.replace_where(winners, silver_ref, f"_batch_id = '{batch_id}'", fresh=fresh)
         if sessioned is not None:
             sessioned.rows.unpersist()  # persisted only when existing rows changed; a no-op otherwise
         if c.pii_columns:
             restricted = check_schema(resolved.where(F.col("_disposition") == TO_SILVER), c.table, restricted=True)
             lake.merge_upsert(restricted, restricted_ref, c.keys, newer=f"s.`{c.order_by}` >= t.`{c.order_by}`")
         bad = resolved.where(F.col("_disposition") == "quarantined")
-        _write_quarantine(lake, source, c, batch_id, run, bad, any_bad="quarantined" in counts)
+        _write_quarantine(lake, source, c, batch_id, run, bad, any_bad="quarantined" in counts, fresh=fresh)
     finally:
         resolved.unpersist()
     n = {d: int(counts[d]["n"]) if d in counts else 0 for d in DISPOSITIONS}
@@ -156,7 +167,7 @@ def _gate_and_write(
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
         rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
     )  # fmt: skip
-    _write_audit(lake, audit, run, files=files)
+    _write_audit(lake, audit, run, files=files, fresh=fresh)
     return audit
 
 
@@ -176,14 +187,13 @@ def _sessions(c: Contract, to_silver: DataFrame, winners: DataFrame, existing: D
 
 
 def _write_quarantine(
-    lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame, any_bad: bool
+    lake: Lake, source: str, c: Contract, batch_id: str, run: Run, bad: DataFrame, any_bad: bool, fresh: bool
 ) -> None:
     """Replace the batch's quarantined rows with `bad`. A batch with none, whose earlier runs (a run stopped
-    part-way, under other rules) left none either, makes no commit."""
+    part-way, under other rules) left none either, makes no commit; a fresh batch has had no earlier run."""
     ref = lake.ref("ops", "quarantine")
     where = f"source = '{source}' AND batch_id = '{batch_id}'"
-    lake.ensure(ref)
-    if not any_bad and lake.read(ref).where(where).isEmpty():
+    if not any_bad and (fresh or not lake.exists(ref) or lake.read(ref).where(where).isEmpty()):
         return
     rows = bad.select(
         F.lit(source).alias("source"), F.lit(c.table).alias("table"), F.col("_stage").alias("stage"),
@@ -192,13 +202,13 @@ def _write_quarantine(
         F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
     rows = rows.repartition(1)  # one small file per source and batch
-    lake.replace_where(check_schema(rows, "quarantine"), ref, where)
+    lake.replace_where(check_schema(rows, "quarantine"), ref, where, fresh=fresh)
 
 
-def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int) -> None:
+def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int, fresh: bool) -> None:
     now = datetime.now(UTC)
     row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": now}
     schema = contract("ingest_audit").table_schema()
     df = lake.spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
     cond = f"source = '{audit.source}' AND batch_id = '{audit.batch_id}'"
-    lake.replace_where(df, lake.ref("ops", "ingest_audit"), cond)
+    lake.replace_where(df, lake.ref("ops", "ingest_audit"), cond, fresh=fresh)

@@ -69,6 +69,7 @@ def _candidate(name: str, config: Churn) -> CrossValidator:
         evaluator=BinaryClassificationEvaluator(labelCol="label"),
         numFolds=config.folds,
         seed=config.seed,
+        parallelism=config.parallelism,
     )
 
 

@@ -54,6 +54,7 @@ class Churn(_Strict):
     grids: dict[Literal["logistic_regression", "gbt"], dict[str, list[float]]] = Field(default_factory=dict)
     risk_bands: dict[Literal["high", "medium"], float]
     features: list[Feature] = Field(min_length=1)
+    parallelism: int = Field(default=2, ge=1)  # models a grid search fits at once
 
 
 class Clv(_Strict):
@@ -77,6 +78,7 @@ class Recommendations(_Strict):
     grid: Grid
     max_iter: int = Field(default=10, ge=1)
     seed: int = 7
+    parallelism: int = Field(default=2, ge=1)  # grid points fitted at once
 
 
 class Propensity(_Strict):

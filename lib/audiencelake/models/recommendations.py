@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import mlflow
@@ -188,12 +189,18 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
         index = indexers().fit(train_set)
         indexed = index.transform(train_set).cache()
         blocks = max(1, lake.spark.sparkContext.defaultParallelism)  # ALS's default of 10 suits only big clusters
-        results = []
-        for step, (rank, reg, alpha) in enumerate(grid):
-            model = PipelineModel(stages=[*index.stages, als(config, rank, reg, alpha, blocks).fit(indexed)])
-            found = ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
-            mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
-            results.append((found["precision"], -step, (rank, reg, alpha), model, found))
+
+        def fitted(point: tuple[int, float, float]) -> tuple[PipelineModel, dict[str, float]]:
+            model = PipelineModel(stages=[*index.stages, als(config, *point, blocks).fit(indexed)])
+            return model, ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
+
+        # Grid points run at once in driver threads (each its own Spark jobs); MLflow's active run is the main
+        # thread's, so the metrics are logged here, in grid order.
+        with ThreadPoolExecutor(max_workers=config.parallelism) as pool:
+            results = []
+            for step, (point, (model, found)) in enumerate(zip(grid, pool.map(fitted, grid), strict=True)):
+                mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
+                results.append((found["precision"], -step, point, model, found))
         precision, _, best, model, metrics = max(results, key=lambda r: (r[0], r[1]))
         mlflow.log_params({"rank": best[0], "reg_param": best[1], "alpha": best[2]})
         mlflow.log_metrics({f"{m}_at_k": v for m, v in metrics.items()})
