@@ -90,6 +90,7 @@ def test_churn_scores_rank_the_planted_churners(models_world, truth):
         run.data.metrics
     )
     assert {"churn_roc.png", "churn_lift.png", "churn_calibration.json"} <= artifacts(run)
+    assert run.data.params["search"] == "small_data"  # a few hundred users: conf/models.yaml's smaller search
 
 
 def test_clv_ranks_customers_by_their_planted_future_value(models_world, truth):
@@ -111,6 +112,7 @@ def test_recommendations_beat_popularity_and_leave_out_purchases(models_world):
     run = latest_run(models_world, "recommendations")
     metrics = run.data.metrics
     assert metrics["precision_at_k"] >= 2 * metrics["baseline_precision_at_k"], metrics
+    assert run.data.params["search"] == "small_data" and run.data.params["grid"] == "2"
     for name in ("recall", "map", "ndcg", "coverage"):
         assert f"{name}_at_k" in metrics and f"baseline_{name}_at_k" in metrics
     recs = gold(models_world, "recommendations")

@@ -76,3 +76,17 @@ def test_models_config_names_the_file_and_key(tmp_path):
     bad.write_text(source.replace("  folds: 3", "  folds: three"))
     with pytest.raises(ConfigError, match="churn.folds"):
         load_models_config(bad)
+
+
+def test_the_search_is_sized_by_the_training_data() -> None:
+    """conf/models.yaml's `small_data` blocks: the smaller search strictly below `below`, the full one from it on,
+    and always the full one without the block."""
+    config = load_models_config()
+    churn, recs = config.churn, config.recommendations
+    assert churn.search(churn.small_data.below - 1) == ("small_data", "churn.small_data.grids", churn.small_data.grids)
+    assert churn.search(churn.small_data.below) == ("full", "churn.grids", churn.grids)
+    assert recs.search(recs.small_data.below - 1) == ("small_data", recs.small_data.grid)
+    assert recs.search(recs.small_data.below) == ("full", recs.grid)
+    assert churn.model_copy(update={"small_data": None}).search(1)[0] == "full"
+    points = len(recs.small_data.grid.rank) * len(recs.small_data.grid.reg_param) * len(recs.small_data.grid.alpha)
+    assert points < len(recs.grid.rank) * len(recs.grid.reg_param) * len(recs.grid.alpha)

@@ -50,7 +50,7 @@ def labelled(lake: Lake, run: Run, config: Churn) -> DataFrame:
     return features.join(bought, "user_id", "left").withColumn("label", label).drop("bought")
 
 
-def _candidate(name: str, config: Churn) -> CrossValidator:
+def _candidate(name: str, config: Churn, rows: int) -> CrossValidator:
     if name == "logistic_regression":
         classifier = LogisticRegression(featuresCol=FEATURES, labelCol="label", maxIter=100)
         stages = feature_stages(config.features, scale=True)
@@ -58,9 +58,10 @@ def _candidate(name: str, config: Churn) -> CrossValidator:
         classifier = GBTClassifier(featuresCol=FEATURES, labelCol="label", seed=config.seed)
         stages = feature_stages(config.features, scale=False)
     grid = ParamGridBuilder()
-    for param, values in config.grids.get(name, {}).items():
+    _, key, grids = config.search(rows)
+    for param, values in grids.get(name, {}).items():
         if not classifier.hasParam(param):
-            raise ConfigError("conf/models.yaml", f"churn.grids.{name}.{param}", f"not a parameter of {name}")
+            raise ConfigError("conf/models.yaml", f"{key}.{name}.{param}", f"not a parameter of {name}")
         kind = type(classifier.getOrDefault(param)) if classifier.hasDefault(param) else float
         grid.addGrid(classifier.getParam(param), [kind(v) for v in values])
     return CrossValidator(
@@ -88,12 +89,14 @@ def train(lake: Lake, run: Run, config: Churn) -> Promotion:
         data.where(held_out(config.seed, config.test_share)),
         data.where(~held_out(config.seed, config.test_share)),
     )
+    rows = train_set.count()
+    tier, _, grids = config.search(rows)
     params = {"label_days": config.label_days, "folds": config.folds, "candidates": config.candidates}
-    params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": config.grids}
-    with training_run(lake, MODEL, run, params):
+    params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": grids}
+    with training_run(lake, MODEL, run, params | {"search": tier}):
         results = {}
         for name in config.candidates:
-            cv = _candidate(name, config).fit(train_set)
+            cv = _candidate(name, config, rows).fit(train_set)
             results[name] = (max(cv.avgMetrics), cv.bestModel)
             mlflow.log_metric(f"cv_roc_auc_{name}", max(cv.avgMetrics))
         chosen = max(results, key=lambda n: results[n][0])
@@ -101,7 +104,7 @@ def train(lake: Lake, run: Run, config: Churn) -> Promotion:
         mlflow.set_tag("audiencelake.chosen", chosen)
         report = binary_report(probability(model, test), "label", PROBABILITY)
         log_report(report, "churn")
-        mlflow.log_metrics({"train_users": train_set.count(), "test_users": report.rows})
+        mlflow.log_metrics({"train_users": rows, "test_users": report.rows})
         promotion = register_spark_model(
             lake, MODEL, model, "roc_auc", report.roc_auc, lambda champion: test_auc(champion, test)
         )

@@ -44,6 +44,11 @@ class Segmentation(_Strict):
         return self
 
 
+class ChurnSmallData(_Strict):
+    below: int = Field(ge=1)  # training users
+    grids: dict[Literal["logistic_regression", "gbt"], dict[str, list[float]]]
+
+
 class Churn(_Strict):
     label_days: int = Field(default=30, ge=1)
     among: str = "TRUE"
@@ -55,6 +60,14 @@ class Churn(_Strict):
     risk_bands: dict[Literal["high", "medium"], float]
     features: list[Feature] = Field(min_length=1)
     parallelism: int = Field(default=2, ge=1)  # models a grid search fits at once
+    small_data: ChurnSmallData | None = None
+
+    def search(self, rows: int) -> tuple[str, str, dict[str, dict[str, list[float]]]]:
+        """(tier, config key, grids) of the search for `rows` training users: `small_data.grids` below
+        `small_data.below`, else `grids`."""
+        if self.small_data is not None and rows < self.small_data.below:
+            return "small_data", "churn.small_data.grids", self.small_data.grids
+        return "full", "churn.grids", self.grids
 
 
 class Clv(_Strict):
@@ -69,6 +82,11 @@ class Grid(_Strict):
     alpha: list[float] = Field(min_length=1)
 
 
+class RecommendationsSmallData(_Strict):
+    below: int = Field(ge=1)  # training interactions (user, item pairs)
+    grid: Grid
+
+
 class Recommendations(_Strict):
     history_days: int = Field(default=120, ge=1)
     test_days: int = Field(default=14, ge=1)
@@ -79,6 +97,14 @@ class Recommendations(_Strict):
     max_iter: int = Field(default=10, ge=1)
     seed: int = 7
     parallelism: int = Field(default=2, ge=1)  # grid points fitted at once
+    small_data: RecommendationsSmallData | None = None
+
+    def search(self, rows: int) -> tuple[str, Grid]:
+        """(tier, grid) of the search for `rows` training interactions: `small_data.grid` below `small_data.below`,
+        else `grid`."""
+        if self.small_data is not None and rows < self.small_data.below:
+            return "small_data", self.small_data.grid
+        return "full", self.grid
 
 
 class Propensity(_Strict):

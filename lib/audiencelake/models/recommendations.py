@@ -181,8 +181,9 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
     relevant = relevant.cache()
     users = relevant.select("user_id").distinct().cache()
     catalogue = train_set.select("item_id").distinct().count()
-    grid = list(itertools.product(config.grid.rank, config.grid.reg_param, config.grid.alpha))
-    params = {"cut": cut.isoformat(), "k": config.k, "weights": config.weights, "grid": len(grid)}
+    tier, search = config.search(train_set.count())
+    grid = list(itertools.product(search.rank, search.reg_param, search.alpha))
+    params = {"cut": cut.isoformat(), "k": config.k, "weights": config.weights, "grid": len(grid), "search": tier}
     with training_run(lake, MODEL, run, params | {"exclude_purchased": config.exclude_purchased}):
         baseline = ranking_metrics(popular(train_set, users, seen, config.k), relevant, config.k, catalogue)
         mlflow.log_metrics({f"baseline_{m}_at_k": v for m, v in baseline.items()})
