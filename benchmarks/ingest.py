@@ -43,7 +43,7 @@ def main() -> None:
             return spark.read.format("delta").load(str(work / "baseline")).count()
 
         rows, base_s = timed(baseline)
-        batch, bronze_s = timed(lambda: ingest_bronze(lake, "clickstream", run))
+        (batch, _pending), bronze_s = timed(lambda: ingest_bronze(lake, "clickstream", run))
         audit, silver_s = timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run, len(batch.files),
                                                       batch.rows))  # fmt: skip
         cores = os.cpu_count()

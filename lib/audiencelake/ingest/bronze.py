@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -150,41 +151,69 @@ def _ledger_rows(source: str, batch_id: str, files: list[LandingFile], now: date
     return [(source, f.path, f.size, f.modified_at, batch_id, now) for f in files]
 
 
-def ingest_bronze(lake: Lake, source: str, run: Run) -> BronzeBatch | None:
+def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None, dict[str, int]]:
     """Append the source's new landing files to `bronze.<source>` as one batch and record them in the ledger.
 
     Returns:
-        The batch written, or None when no file is new.
+        The batch written (None when no file is new), and the batches of the source still to be processed into
+        silver (this one included), oldest first, with their number of files.
     """
     spark, settings = lake.spark, lake.settings
     src = settings.sources[source]
     listed = list_files(spark, settings.source_path(source))
     if not listed:
         log.warning("source '%s': no landing file matches %s", source, settings.source_path(source))
-    done = ledgered_files(lake, source, listed)
-    new = [f for f in listed if f.path not in done]
+    ledger = read_ledger(lake, source, listed)
+    new = [f for f in listed if f.path not in ledger.files]
     if not new:
-        return None
+        return None, ledger.pending
     try:
-        return append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
+        batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
     except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: name the source and files
         text = str(exc)
         if "CSV header does not conform" in text:
             detail = text.split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
             raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
         raise SourceError(f"source '{source}': cannot read a new landing file: {read_failure(text)}") from exc
+    return batch, ledger.pending_with(batch)
 
 
-def ledgered_files(lake: Lake, source: str, listed: list[LandingFile]) -> set[str]:
-    """The files of `source` the ledger records as ingested, after recording those a stopped run left unledgered
-    (`listed`, the source's landing files, gives their sizes). One read of the ledger."""
-    ledger_ref = lake.ref("ops", "ingest_files")
+@dataclass(frozen=True)
+class Ledger:
+    """What the file ledger says of one source: the files ingested, and the batches without an audit row (not yet
+    processed into silver: a stopped run's) with their number of files, oldest first."""
+
+    files: set[str]
+    pending: dict[str, int]
+
+    def pending_with(self, batch: BronzeBatch) -> dict[str, int]:
+        """The pending batches once `batch`, just appended (the newest id), is in the ledger too."""
+        return {**self.pending, batch.batch_id: len(batch.files)}
+
+
+def read_ledger(lake: Lake, source: str, listed: list[LandingFile]) -> Ledger:
+    """The ledger of `source`, after recording the files a stopped run left unledgered (`listed`, the source's
+    landing files, gives their sizes). One query of the ledger beside the audit's batch ids."""
+    ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
     lake.ensure(ledger_ref)
+    lake.ensure(audit_ref)
     lake.ensure(lake.ref("bronze", source), "raw_records")
-    ledger = lake.read(ledger_ref).where(F.col("source") == source).select("file", "batch_id").collect()
-    last = max((r["batch_id"] for r in ledger), default=None)
+    audited = lake.read(audit_ref).where(F.col("source") == source).select("batch_id").distinct()
+    rows = (
+        lake.read(ledger_ref)
+        .where(F.col("source") == source)
+        .select("file", "batch_id")
+        .join(audited.withColumn("audited", F.lit(True)), "batch_id", "left")
+        .collect()
+    )
+    last = max((r["batch_id"] for r in rows), default=None)
     recovered = _recover_unledgered(lake, source, last, {f.path: f for f in listed})
-    return {r["file"] for r in ledger} | recovered
+    pending = Counter(r["batch_id"] for r in rows if not r["audited"])
+    if recovered:  # (only after a stopped run) a batch is audited after its ledger rows, but ask all the same
+        ids = sorted({b for b, _ in recovered})
+        done = {r[0] for r in audited.where(F.col("batch_id").isin(ids)).collect()}
+        pending += Counter(b for b, _ in recovered if b not in done)
+    return Ledger({r["file"] for r in rows} | {f for _, f in recovered}, dict(sorted(pending.items())))
 
 
 def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFrame) -> BronzeBatch:
@@ -210,9 +239,11 @@ def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFra
     return BronzeBatch(source, batch_id, files, rows)
 
 
-def _recover_unledgered(lake: Lake, source: str, last: str | None, listed: dict[str, LandingFile]) -> set[str]:
+def _recover_unledgered(
+    lake: Lake, source: str, last: str | None, listed: dict[str, LandingFile]
+) -> set[tuple[str, str]]:
     """Record in the ledger the files of bronze batches newer than the ledger's `last` one (a stopped run's); returns
-    those files."""
+    those (batch id, file) pairs."""
     bronze = lake.read(lake.ref("bronze", source))
     newer = bronze if last is None else bronze.where(F.col("_batch_id") > F.lit(last))
     found = newer.groupBy("_batch_id", "_file").agg(F.min("_ingested_at").alias("at")).collect()
@@ -225,4 +256,4 @@ def _recover_unledgered(lake: Lake, source: str, last: str | None, listed: dict[
     ]  # fmt: skip
     df = lake.spark.createDataFrame(rows, contract("ingest_files").table_schema())
     lake.merge_upsert(df, lake.ref("ops", "ingest_files"), ["source", "file"], newer="false")
-    return {r["_file"] for r in found}
+    return {(r["_batch_id"], r["_file"]) for r in found}

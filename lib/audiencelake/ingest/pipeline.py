@@ -20,15 +20,18 @@ def ingest_source(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
     Raises:
         AssertionError: a batch's accounting does not balance (a bug, never a data problem).
     """
-    batch = ingest_bronze(lake, source, run)
+    batch, pending = ingest_bronze(lake, source, run)
     if batch:
         log.info("bronze.%s: batch %s with %d new files", source, batch.batch_id, len(batch.files))
-    return process_pending(lake, source, run, batch)
+    return process_pending(lake, source, run, batch, pending)
 
 
-def process_pending(lake: Lake, source: str, run: Run, fresh: BronzeBatch | None = None) -> list[BatchAudit]:
+def process_pending(
+    lake: Lake, source: str, run: Run, fresh: BronzeBatch | None = None, pending: dict[str, int] | None = None
+) -> list[BatchAudit]:
     """Process every bronze batch of `source` without an audit row into silver, oldest first. `fresh`, the batch
     just appended, is processed from the rows its append kept (then released); others are read from bronze.
+    `pending` (batch id -> files), when the caller has just read the ledger, saves reading it again.
 
     Raises:
         AssertionError: a batch's accounting does not balance (a bug, never a data problem).
@@ -39,7 +42,7 @@ def process_pending(lake: Lake, source: str, run: Run, fresh: BronzeBatch | None
         silver = lake.ref("silver", c.table)
         if c.sessions and lake.exists(silver) and add_sessions(lake, silver, c):  # a lake from before sessions
             log.info("%s: session columns added, every row sessionised", silver)
-        for batch_id, files in pending_batches(lake, source).items():
+        for batch_id, files in (pending_batches(lake, source) if pending is None else pending).items():
             kept = fresh.rows if fresh is not None and fresh.batch_id == batch_id else None
             audit = process_batch(lake, source, batch_id, run, files, kept)
             if not audit.balanced:

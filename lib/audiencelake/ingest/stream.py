@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from audiencelake.errors import ConfigError
-from audiencelake.ingest.bronze import BronzeBatch, append_batch, json_records, ledgered_files
+from audiencelake.ingest.bronze import BronzeBatch, append_batch, json_records, read_ledger
 from audiencelake.ingest.landing import LandingFile, list_files
 from audiencelake.ingest.pipeline import process_pending
 from audiencelake.lake import Lake
@@ -77,16 +77,20 @@ def ingest_micro_batch(lake: Lake, run: Run, sources: list[str], batch: DataFram
         for source in sources:
             files = present.get(source, set())
             rows = batch.where(F.col(SOURCE_COLUMN) == source)
-            fresh = _append_new(lake, source, rows, files, epoch) if files else None
-            process_pending(lake, source, run, fresh)  # also finishes a batch an interrupted micro-batch left pending
+            fresh, pending = _append_new(lake, source, rows, files, epoch) if files else (None, None)
+            process_pending(lake, source, run, fresh, pending)  # also finishes what a stopped micro-batch left
     finally:
         batch.unpersist()
 
 
-def _append_new(lake: Lake, source: str, rows: DataFrame, files: set[str], epoch: int) -> BronzeBatch | None:
-    """Append the micro-batch's records of files not in the ledger as one bronze batch (None when none is new)."""
+def _append_new(
+    lake: Lake, source: str, rows: DataFrame, files: set[str], epoch: int
+) -> tuple[BronzeBatch | None, dict[str, int]]:
+    """Append the micro-batch's records of files not in the ledger as one bronze batch (None when none is new);
+    with the batches still to process into silver (this one included), as `ingest_bronze` returns them."""
     listed = {f.path: f for f in list_files(lake.spark, lake.settings.source_path(source))}
-    done = ledgered_files(lake, source, list(listed.values()))
+    ledger = read_ledger(lake, source, list(listed.values()))
+    done = ledger.files
     new: list[LandingFile] = [listed[p] for p in sorted(files - done) if p in listed]
     if missing := sorted(files - done - set(listed)):
         log.warning(
@@ -94,11 +98,11 @@ def _append_new(lake: Lake, source: str, rows: DataFrame, files: set[str], epoch
         )
     if not new:
         log.info("stream %s epoch %d: every file is in the ledger already", source, epoch)
-        return None
+        return None, ledger.pending
     keep = [f.path for f in new]
     batch = append_batch(lake, source, new, rows.where(F.col("_file").isin(keep)).drop(SOURCE_COLUMN))
     log.info("stream %s epoch %d: bronze batch %s with %d files", source, epoch, batch.batch_id, len(new))
-    return batch
+    return batch, ledger.pending_with(batch)
 
 
 def start_stream(
