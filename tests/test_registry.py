@@ -90,3 +90,15 @@ def test_the_search_is_sized_by_the_training_data() -> None:
     assert churn.model_copy(update={"small_data": None}).search(1)[0] == "full"
     points = len(recs.small_data.grid.rank) * len(recs.small_data.grid.reg_param) * len(recs.small_data.grid.alpha)
     assert points < len(recs.grid.rank) * len(recs.grid.reg_param) * len(recs.grid.alpha)
+
+
+def test_a_typo_in_either_churn_grid_is_named_whichever_grid_runs(spark) -> None:
+    from audiencelake.models.churn import _candidate
+
+    churn = load_models_config().churn
+    small = churn.small_data.model_copy(update={"grids": {"gbt": {"maxDeep": [3]}}})
+    with pytest.raises(ConfigError, match=r"churn\.small_data\.grids\.gbt\.maxDeep"):
+        _candidate("gbt", churn.model_copy(update={"small_data": small}), rows=10**6)  # the full grid runs
+    with pytest.raises(ConfigError, match=r"churn\.grids\.logistic_regression\.regParm"):
+        _candidate("logistic_regression", churn.model_copy(update={"grids": {"logistic_regression": {"regParm": [1]}}}),
+                   rows=1)  # fmt: skip

@@ -57,11 +57,16 @@ def _candidate(name: str, config: Churn, rows: int) -> CrossValidator:
     else:
         classifier = GBTClassifier(featuresCol=FEATURES, labelCol="label", seed=config.seed)
         stages = feature_stages(config.features, scale=False)
+    searches = [("churn.grids", config.grids)]
+    if config.small_data is not None:
+        searches.append(("churn.small_data.grids", config.small_data.grids))
+    for key, grids in searches:  # both, whichever runs today: a typo must not wait for the data to grow
+        for param in grids.get(name, {}):
+            if not classifier.hasParam(param):
+                raise ConfigError("conf/models.yaml", f"{key}.{name}.{param}", f"not a parameter of {name}")
     grid = ParamGridBuilder()
-    _, key, grids = config.search(rows)
+    _, _, grids = config.search(rows)
     for param, values in grids.get(name, {}).items():
-        if not classifier.hasParam(param):
-            raise ConfigError("conf/models.yaml", f"{key}.{name}.{param}", f"not a parameter of {name}")
         kind = type(classifier.getOrDefault(param)) if classifier.hasDefault(param) else float
         grid.addGrid(classifier.getParam(param), [kind(v) for v in values])
     return CrossValidator(

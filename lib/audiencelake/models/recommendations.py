@@ -19,6 +19,7 @@ from pyspark.ml.feature import StringIndexer
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from audiencelake.lake import Lake
 from audiencelake.models.config import Recommendations
@@ -195,11 +196,13 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
             model = PipelineModel(stages=[*index.stages, als(config, *point, blocks).fit(indexed)])
             return model, ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
 
-        # Grid points run at once in driver threads (each its own Spark jobs); MLflow's active run is the main
-        # thread's, so the metrics are logged here, in grid order.
+        # Grid points run at once in driver threads (each its own Spark jobs), which inherit this thread's Spark
+        # local properties (job group, benchmark stage labels); MLflow's active run is the main thread's, so the
+        # metrics are logged here, in grid order.
         with ThreadPoolExecutor(max_workers=config.parallelism) as pool:
             results = []
-            for step, (point, (model, found)) in enumerate(zip(grid, pool.map(fitted, grid), strict=True)):
+            found_all = pool.map(inheritable_thread_target(lake.spark)(fitted), grid)
+            for step, (point, (model, found)) in enumerate(zip(grid, found_all, strict=True)):
                 mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
                 results.append((found["precision"], -step, point, model, found))
         precision, _, best, model, metrics = max(results, key=lambda r: (r[0], r[1]))
