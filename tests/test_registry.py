@@ -83,8 +83,8 @@ def test_the_search_is_sized_by_the_training_data() -> None:
     and always the full one without the block."""
     config = load_models_config()
     churn, recs = config.churn, config.recommendations
-    assert churn.search(churn.small_data.below - 1) == ("small_data", "churn.small_data.grids", churn.small_data.grids)
-    assert churn.search(churn.small_data.below) == ("full", "churn.grids", churn.grids)
+    assert churn.search(churn.small_data.below - 1) == ("small_data", churn.small_data.grids)
+    assert churn.search(churn.small_data.below) == ("full", churn.grids)
     assert recs.search(recs.small_data.below - 1) == ("small_data", recs.small_data.grid)
     assert recs.search(recs.small_data.below) == ("full", recs.grid)
     assert churn.model_copy(update={"small_data": None}).search(1)[0] == "full"
@@ -98,7 +98,10 @@ def test_a_typo_in_either_churn_grid_is_named_whichever_grid_runs(spark) -> None
     churn = load_models_config().churn
     small = churn.small_data.model_copy(update={"grids": {"gbt": {"maxDeep": [3]}}})
     with pytest.raises(ConfigError, match=r"churn\.small_data\.grids\.gbt\.maxDeep"):
-        _candidate("gbt", churn.model_copy(update={"small_data": small}), rows=10**6)  # the full grid runs
+        _candidate("gbt", churn.model_copy(update={"small_data": small}), churn.grids)  # the full grid runs
     with pytest.raises(ConfigError, match=r"churn\.grids\.logistic_regression\.regParm"):
-        _candidate("logistic_regression", churn.model_copy(update={"grids": {"logistic_regression": {"regParm": [1]}}}),
-                   rows=1)  # fmt: skip
+        _candidate(
+            "logistic_regression",
+            churn.model_copy(update={"grids": {"logistic_regression": {"regParm": [1]}}}),
+            churn.small_data.grids,
+        )  # fmt: skip  (the small grid runs)

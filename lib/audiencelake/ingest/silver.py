@@ -78,7 +78,7 @@ def process_batch(
     lake.ensure(silver_ref)
     if c.pii_columns:
         lake.ensure(restricted_ref, c.table)
-    bronze_kept = bronze is not None
+    fresh = bronze is not None
     if bronze is None:
         bronze = lake.read(lake.ref("bronze", source)).where(F.col("_batch_id") == batch_id)
     rows_read = bronze.count()  # counted apart from the dispositions, so the balance check can fail
@@ -91,7 +91,7 @@ def process_batch(
         .transform(attach_user_ids, lake, c)
     ).persist(BATCH_STORAGE)
     try:
-        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files, fresh=bronze_kept)
+        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files, fresh)
     finally:
         rows.unpersist()
 

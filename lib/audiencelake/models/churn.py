@@ -50,7 +50,9 @@ def labelled(lake: Lake, run: Run, config: Churn) -> DataFrame:
     return features.join(bought, "user_id", "left").withColumn("label", label).drop("bought")
 
 
-def _candidate(name: str, config: Churn, rows: int) -> CrossValidator:
+def _candidate(name: str, config: Churn, grids: dict[str, dict[str, list[float]]]) -> CrossValidator:
+    """Cross-validation of candidate `name` over its grid in `grids` (the search `config.search` chose); the
+    parameter names of both of the config's searches are checked, whichever runs."""
     if name == "logistic_regression":
         classifier = LogisticRegression(featuresCol=FEATURES, labelCol="label", maxIter=100)
         stages = feature_stages(config.features, scale=True)
@@ -65,7 +67,6 @@ def _candidate(name: str, config: Churn, rows: int) -> CrossValidator:
             if not classifier.hasParam(param):
                 raise ConfigError("conf/models.yaml", f"{key}.{name}.{param}", f"not a parameter of {name}")
     grid = ParamGridBuilder()
-    _, _, grids = config.search(rows)
     for param, values in grids.get(name, {}).items():
         kind = type(classifier.getOrDefault(param)) if classifier.hasDefault(param) else float
         grid.addGrid(classifier.getParam(param), [kind(v) for v in values])
@@ -95,13 +96,13 @@ def train(lake: Lake, run: Run, config: Churn) -> Promotion:
         data.where(~held_out(config.seed, config.test_share)),
     )
     rows = train_set.count()
-    tier, _, grids = config.search(rows)
+    tier, grids = config.search(rows)
     params = {"label_days": config.label_days, "folds": config.folds, "candidates": config.candidates}
     params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": grids}
     with training_run(lake, MODEL, run, params | {"search": tier}):
         results = {}
         for name in config.candidates:
-            cv = _candidate(name, config, rows).fit(train_set)
+            cv = _candidate(name, config, grids).fit(train_set)
             results[name] = (max(cv.avgMetrics), cv.bestModel)
             mlflow.log_metric(f"cv_roc_auc_{name}", max(cv.avgMetrics))
         chosen = max(results, key=lambda n: results[n][0])

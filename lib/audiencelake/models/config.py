@@ -62,12 +62,12 @@ class Churn(_Strict):
     parallelism: int = Field(default=2, ge=1)  # models a grid search fits at once
     small_data: ChurnSmallData | None = None
 
-    def search(self, rows: int) -> tuple[str, str, dict[str, dict[str, list[float]]]]:
-        """(tier, config key, grids) of the search for `rows` training users: `small_data.grids` below
-        `small_data.below`, else `grids`."""
+    def search(self, rows: int) -> tuple[str, dict[str, dict[str, list[float]]]]:
+        """(tier, grids) of the search for `rows` training users: `small_data.grids` below `small_data.below`, else
+        `grids`."""
         if self.small_data is not None and rows < self.small_data.below:
-            return "small_data", "churn.small_data.grids", self.small_data.grids
-        return "full", "churn.grids", self.grids
+            return "small_data", self.small_data.grids
+        return "full", self.grids
 
 
 class Clv(_Strict):
