@@ -55,9 +55,12 @@ browser:
 demo: setup
 	$(VENV)/bin/audiencelake demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
 
-# The whole suite but the cluster test, with the 15 slowest items printed (CI keeps them visible).
+# The whole suite but the cluster test, with the 15 slowest items printed (CI keeps them visible). Two pytest-xdist
+# workers, each with its own local[2] session: a stage on a small lake spends most of its time in one driver thread
+# (planning, Delta commits), so two at once use both cores (tests/conftest.py keeps each world's modules on one).
+TEST_WORKERS ?= 2
 test: test-setup
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 # The inner loop: unit tests on inline frames, no generated world, no browser, no cluster.
 test-fast: setup

@@ -14,6 +14,13 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
+# pytest-xdist's workers run under execnet, whose `__main__` has neither a spec nor a file: PySpark's Connect module
+# (imported by Great Expectations) takes that for a doctest run and calls sys.exit(0) when grpc is missing. Naming a
+# file for the worker's `__main__` tells it otherwise; nothing reads it.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = __file__
+
 from audiencelake.config import Settings, load_settings  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 
@@ -133,6 +140,48 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
         counts = run_pipeline(ctx)
     return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config,
             "logs": logs}  # fmt: skip
+
+
+# `make test` runs the suite on two pytest-xdist workers, a work unit per module, so a module fixture is built once.
+# The two session worlds are the suite's most expensive fixtures: every module that reads one is in its world's unit,
+# which goes to a worker first, so that the other worker takes the modules that need no world meanwhile. (xdist's own
+# `xdist_group` marks do not work with pytest 9: xdist 3.8 renames items through an attribute pytest no longer reads.)
+WORLD_MODULES = {
+    "models_world": ("test_activation_world", "test_erasure", "test_faults_gold", "test_models_reruns",
+                     "test_models_world", "test_report", "test_secrets"),
+    "world": ("test_e2e_world", "test_erasure_small", "test_identity_world", "test_profile_world", "test_cluster"),
+}  # fmt: skip
+UNIT_OF_MODULE = {module: world for world, modules in WORLD_MODULES.items() for module in modules}
+
+
+def work_unit(nodeid: str) -> str:
+    """The work unit of a test: its world's, or its module's."""
+    module = nodeid.split("::", 1)[0]
+    return UNIT_OF_MODULE.get(Path(module).stem, module)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for world in WORLD_MODULES:
+            if world in getattr(item, "fixturenames", ()) and work_unit(item.nodeid) != world:
+                raise pytest.UsageError(f"{item.nodeid} uses fixture '{world}': list its module under '{world}' "
+                                        "in WORLD_MODULES (tests/conftest.py)")  # fmt: skip
+    rank = {world: i for i, world in enumerate(WORLD_MODULES)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # the worlds' units first
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorldScheduling(LoadScopeScheduling):
+        """xdist's module-scope scheduling, with a world's modules in one unit, in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the collection's order: the worlds' units first
+    return WorldScheduling(config, log)
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,54 @@
+"""Erasure by user id (issue 10) on a copy of the small ingested world (silver and identity, no gold): the person
+leaves every table and every data file but the suppression list, and a second request finds nobody. (Apart from
+tests/test_erasure.py, whose copies are of the trained world: each module runs beside the world it copies.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from audiencelake.cli import main
+from audiencelake.lake import RESTRICTED, Lake
+from conftest import lake_settings
+from test_activation_world import cli_sets
+from test_erasure import holders
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def small_copy(world, spark, tmp_path_factory):
+    """A copy of the small ingested world (silver, identity, no gold), VACUUM retention 0 h."""
+    root = tmp_path_factory.mktemp("erasure-small")
+    shutil.copytree(world["root"] / "lake", root / "lake")
+    shutil.copytree(world["root"] / "landing", root / "landing")
+    sets = cli_sets(root) + ["--set", "lake.vacuum_retention_hours=0"]
+    return Lake(spark, lake_settings(root, "lake.vacuum_retention_hours=0")), root, sets
+
+
+def test_forget_by_user_id_then_again_finds_nobody(small_copy, capsys) -> None:
+    lake, root, sets = small_copy
+    crm = lake.read(lake.ref("silver", "crm_profiles"))
+    user = crm.where("user_id = customer_id AND email_hash IS NOT NULL").orderBy("customer_id").first()["user_id"]
+    orders = lake.read(lake.ref("silver", "orders")).where(f"user_id = '{user}'").count()
+    email = lake.read(lake.ref(RESTRICTED, "crm_profiles_pii")).where(f"customer_id = '{user}'").first()["email"]
+    assert orders and email
+    main(["forget", "--user-id", user, *sets])
+    assert "erasure request" in capsys.readouterr().out
+    for layer, name in (("silver", "orders"), ("silver", "crm_profiles"), ("silver", "clickstream_events"),
+                        ("ops", "identity_map"), ("identity", "identity_persons")):  # fmt: skip
+        assert not lake.read(lake.ref(layer, name)).where(f"user_id = '{user}'").count(), f"{layer}.{name}"
+    # Parquet values print as Python literals: the quotes make the search find the id, not a longer one
+    kept = holders(root / "lake", {"id": f"'{user}'"}).get("id", [])
+    assert all(p.startswith("ops/suppression/") for p in kept if "_delta_log" not in p), kept
+    [request] = lake.read(lake.ref("ops", "erasure_requests")).collect()
+    assert json.loads(request["tables"])["silver.orders"] == orders and request["id_type"] == "user_id"
+
+    # a second request for someone already erased finds nobody and changes no table but the request log
+    versions = {n: lake.version(lake.ref(*n)) for n in lake.table_names() if lake.exists(lake.ref(*n))}
+    main(["forget", "--email", email, *sets])
+    assert "nobody found" in capsys.readouterr().out
+    changed = {n for n, v in versions.items() if lake.version(lake.ref(*n)) != v}
+    assert changed == {("ops", "erasure_requests")}
