@@ -16,9 +16,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 # pytest-xdist's workers run under execnet, whose `__main__` has neither a spec nor a file: PySpark's Connect module
 # (imported by Great Expectations) takes that for a doctest run and calls sys.exit(0) when grpc is missing. Naming a
-# file for the worker's `__main__` tells it otherwise; nothing reads it.
+# file for a worker's `__main__` tells it otherwise; nothing reads it.
 _main = sys.modules["__main__"]
-if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+if os.environ.get("PYTEST_XDIST_WORKER") and not getattr(_main, "__spec__", None) and not hasattr(_main, "__file__"):
     _main.__file__ = __file__
 
 from audiencelake.config import Settings, load_settings  # noqa: E402
@@ -160,18 +160,30 @@ def work_unit(nodeid: str) -> str:
     return UNIT_OF_MODULE.get(Path(module).stem, module)
 
 
+MISPLACED = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for world in WORLD_MODULES:
             if world in getattr(item, "fixturenames", ()) and work_unit(item.nodeid) != world:
-                raise pytest.UsageError(f"{item.nodeid} uses fixture '{world}': list its module under '{world}' "
-                                        "in WORLD_MODULES (tests/conftest.py)")  # fmt: skip
+                item.stash[MISPLACED] = (f"{item.nodeid} uses fixture '{world}': list its module under '{world}' "
+                                         "in WORLD_MODULES (tests/conftest.py)")  # fmt: skip
     rank = {world: i for i, world in enumerate(WORLD_MODULES)}
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # the worlds' units first
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # at setup, not collection: an xdist worker's collection error never reaches the terminal; a failed setup does
+    if MISPLACED in item.stash:
+        pytest.fail(item.stash[MISPLACED], pytrace=False)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "load":  # another --dist asked for on the command line: xdist's own
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class WorldScheduling(LoadScopeScheduling):
