@@ -51,6 +51,7 @@ class Training(_Strict):
     prior_rules: list[list[str]] = Field(min_length=1)
     prior_recall: float = Field(default=0.7, gt=0, le=1)
     u_max_pairs: int = Field(default=100_000, ge=100)
+    max_records: int = Field(default=200_000, ge=2)
     em_blocking_rules: list[list[str]] = Field(min_length=1)
     max_iterations: int = Field(default=20, ge=1)
     seed: int = 42

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.identity.matching import Matcher, match_records, splink_settings
+from audiencelake.identity.matching import Matcher, match_records, train_model
 from audiencelake.lake import RESTRICTED, check_schema
 
 
@@ -58,11 +58,8 @@ class MatchEdges:
         stored = self._table("match_model").orderBy(F.desc("trained_at"), F.desc("trained_run")).limit(1).collect()
         if stored and not self.lake.settings.identity.retrain:
             return json.loads(stored[0]["model_json"])
-        matching = self.config.matching
-        trainer = Matcher.open(records, splink_settings(matching))
-        model = trainer.train(matching)
-        trainer.close()
-        row = [(self.run.run_id, datetime.now(UTC), records.count(), json.dumps(model, sort_keys=True))]
+        model, trained_on = train_model(records, self.config.matching)
+        row = [(self.run.run_id, datetime.now(UTC), trained_on, json.dumps(model, sort_keys=True))]
         frame = self.lake.spark.createDataFrame(row, "trained_run string, trained_at timestamp, records long, "
                                                 "model_json string")  # fmt: skip
         self.lake.merge_upsert(check_schema(frame, "identity_match_model"), self.refs["match_model"], ["trained_run"])

@@ -2,13 +2,20 @@
 swapped names, another email domain or a moved city become `crm_match` edges carrying their match probability.
 
 The model (Fellegi-Sunter m and u probabilities) is trained on the CRM records themselves: the prior from
-deterministic rules, u from random pairs, m by expectation maximisation inside blocks. It is stored as JSON in
-identity.identity_match_model; incremental runs score only the new or changed records, against every record,
-with the stored model, so a pair's probability does not depend on when its records arrived.
+deterministic rules, u from random pairs, m by expectation maximisation inside blocks. Training runs on Splink's
+DuckDB backend in the driver, over a sample of at most `training.max_records` records chosen by a hash of their
+id: Splink's training is dozens of small queries, each a Spark job of fixed cost (26 s on Spark against 0.9 s on
+DuckDB for the demo's 1,054 records, with the same m and u probabilities up to the random pairs drawn for u), and
+a uniform sample of records keeps every estimate's expectation (the prior is a ratio of pairs to pairs). The
+trained parameters are copied into the same settings in Spark's SQL dialect; scoring runs on Spark over every
+record. The model is stored as JSON in identity.identity_match_model; incremental runs score only the new or
+changed records, against every record, with the stored model, so a pair's probability does not depend on when
+its records arrived.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -83,9 +90,57 @@ def splink_settings(matching: Matching):
     )
 
 
+def training_sample(records: DataFrame, matching: Matching) -> DataFrame:
+    """At most about `training.max_records` of the records, chosen by a hash of their id and the training seed (the
+    same records from run to run, however the records are partitioned); all of them when there are fewer."""
+    t = matching.training
+    total = records.count()
+    if total <= t.max_records:
+        return records
+    buckets = 1_000_000
+    keep = int(buckets * t.max_records / total)
+    return records.where(F.pmod(F.xxhash64("unique_id", F.lit(t.seed)), F.lit(buckets)) < keep)
+
+
+def train_model(records: DataFrame, matching: Matching) -> tuple[dict, int]:
+    """(the trained model as Splink's JSON settings for Spark, the number of records it was trained on)."""
+    from splink import DuckDBAPI, Linker, block_on
+
+    sample = training_sample(records, matching).toPandas()
+    t = matching.training
+    settings = splink_settings(matching)
+    linker = Linker(DuckDBAPI().register(sample), settings, log_level=SPLINK_LOG_LEVEL)
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        [block_on(*rule) for rule in t.prior_rules], recall=t.prior_recall
+    )
+    training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    for rule in t.em_blocking_rules:
+        training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+    return with_parameters(settings.create_settings_dict("spark"), linker.misc.save_model_to_json()), len(sample)
+
+
+def with_parameters(template: dict, trained: dict) -> dict:
+    """`template` (settings in one SQL dialect) with the prior and the m and u probabilities of `trained` (the same
+    settings, trained in another dialect): comparisons and their levels match by position."""
+    model = copy.deepcopy(template)
+    model.pop("linker_uid", None)  # a random id per linker: the stored model is then the same for the same records
+    model["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    for comparison, fitted in zip(model["comparisons"], trained["comparisons"], strict=True):
+        levels, fitted_levels = comparison["comparison_levels"], fitted["comparison_levels"]
+        names = [(c["output_column_name"], len(c["comparison_levels"])) for c in (comparison, fitted)]
+        if names[0] != names[1]:
+            raise RuntimeError(f"trained comparison {names[1]} does not match the settings' {names[0]}")
+        for level, fitted_level in zip(levels, fitted_levels, strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in fitted_level:
+                    level[key] = fitted_level[key]
+    return model
+
+
 @dataclass
 class Matcher:
-    """A Splink linker over the current CRM records, on the session's Spark."""
+    """A Splink linker over the current CRM records, on the session's Spark, scoring with a trained model."""
 
     records: DataFrame
     linker: object
@@ -106,20 +161,6 @@ class Matcher:
             if table.isTemporary and table.name.startswith("__splink__"):
                 spark.table(table.name).unpersist()
                 spark.catalog.dropTempView(table.name)
-
-    def train(self, matching: Matching) -> dict:
-        """Estimate the model's parameters on the records and return it as Splink's JSON settings."""
-        from splink import block_on
-
-        t = matching.training
-        training = self.linker.training
-        training.estimate_probability_two_random_records_match(
-            [block_on(*rule) for rule in t.prior_rules], recall=t.prior_recall
-        )
-        training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed, num_chunks=1)
-        for rule in t.em_blocking_rules:
-            training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-        return self.linker.misc.save_model_to_json()
 
     def pairs(self, threshold: float, new_ids: DataFrame | None = None) -> DataFrame:
         """(a, b, match_probability) with a < b for candidate pairs at or above `threshold`: all pairs, or only
