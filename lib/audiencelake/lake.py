@@ -120,11 +120,12 @@ class Lake:
                 pass
         return int(self.delta(ref).history(1).select("version").first()[0])
 
-    def ensure(self, ref: TableRef, table: str | None = None) -> None:
+    def ensure(self, ref: TableRef, table: str | None = None) -> bool:
         """Create the table empty, from its contract's schema, if it does not exist yet (Delta statistics only on
-        the columns `Contract.stats_columns` allows)."""
+        the columns `Contract.stats_columns` allows). True when it was created now: a caller about to query it
+        knows the answer (no rows) without the query."""
         if self.exists(ref):
-            return
+            return False
         c = contract(table or ref.name)
         schema = c.restricted_schema() if ref.layer == RESTRICTED else c.table_schema()
         builder = DeltaTable.createIfNotExists(self.spark)
@@ -133,6 +134,7 @@ class Lake:
         if stats is not None:
             builder = builder.property("delta.dataSkippingStatsColumns", ",".join(stats))
         builder.addColumns(schema).partitionedBy(*(c.partition_by if ref.layer != RESTRICTED else [])).execute()
+        return True
 
     def _writer(self, df: DataFrame, ref: TableRef, mode: str, **options: str):
         writer = df.write.format("delta").mode(mode)

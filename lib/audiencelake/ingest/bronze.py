@@ -195,9 +195,9 @@ def read_ledger(lake: Lake, source: str, listed: list[LandingFile]) -> Ledger:
     """The ledger of `source`, after recording the files a stopped run left unledgered (`listed`, the source's
     landing files, gives their sizes). One query of the ledger beside the audit's batch ids."""
     ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
-    lake.ensure(ledger_ref)
+    new_ledger = lake.ensure(ledger_ref)
     lake.ensure(audit_ref)
-    lake.ensure(lake.ref("bronze", source), "raw_records")
+    new_bronze = lake.ensure(lake.ref("bronze", source), "raw_records")
     audited = lake.read(audit_ref).where(F.col("source") == source).select("batch_id").distinct()
     rows = (
         lake.read(ledger_ref)
@@ -205,9 +205,11 @@ def read_ledger(lake: Lake, source: str, listed: list[LandingFile]) -> Ledger:
         .select("file", "batch_id")
         .join(audited.withColumn("audited", F.lit(True)), "batch_id", "left")
         .collect()
+        if not new_ledger  # (a ledger created just now has no rows)
+        else []
     )
     last = max((r["batch_id"] for r in rows), default=None)
-    recovered = _recover_unledgered(lake, source, last, {f.path: f for f in listed})
+    recovered = set() if new_bronze else _recover_unledgered(lake, source, last, {f.path: f for f in listed})
     pending = Counter(r["batch_id"] for r in rows if not r["audited"])
     if recovered:  # (only after a stopped run) a batch is audited after its ledger rows, but ask all the same
         ids = sorted({b for b, _ in recovered})

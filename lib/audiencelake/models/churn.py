@@ -21,8 +21,9 @@ from pyspark.sql import functions as F
 from audiencelake.errors import ConfigError
 from audiencelake.lake import Lake
 from audiencelake.models.config import Churn
-from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of
+from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of, reference_profile
 from audiencelake.models.metrics import binary_report, log_report
+from audiencelake.models.parallel import map_fits
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
@@ -36,7 +37,7 @@ PROBABILITY = "churn_probability"
 def labelled(lake: Lake, run: Run, config: Churn) -> DataFrame:
     """The profile as of the reference date with `label` 1.0 for no purchase in the label window, else 0.0."""
     reference = run.as_of - timedelta(days=config.label_days)
-    features = profile_as_of(lake, reference, build=True, run_id=run.run_id).where(config.among)
+    features = reference_profile(lake, reference).where(config.among)
     bought = (
         lake.read(lake.ref("silver", "orders"))
         .where(
@@ -100,9 +101,10 @@ def train(lake: Lake, run: Run, config: Churn) -> Promotion:
     params = {"label_days": config.label_days, "folds": config.folds, "candidates": config.candidates}
     params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": grids}
     with training_run(lake, MODEL, run, params | {"search": tier}):
+        searches = [_candidate(name, config, grids) for name in config.candidates]  # every grid checked first
         results = {}
-        for name in config.candidates:
-            cv = _candidate(name, config, grids).fit(train_set)
+        fits = map_fits(lake.spark, lambda search: search.fit(train_set), searches, config.parallelism)
+        for name, cv in zip(config.candidates, fits, strict=True):
             results[name] = (max(cv.avgMetrics), cv.bestModel)
             mlflow.log_metric(f"cv_roc_auc_{name}", max(cv.avgMetrics))
         chosen = max(results, key=lambda n: results[n][0])

@@ -36,6 +36,7 @@ class Segmentation(_Strict):
     seed: int = 7
     among: str = "TRUE"
     features: list[Feature] = Field(min_length=1)
+    parallelism: int = Field(default=2, ge=1)  # values of k fitted at once
 
     @model_validator(mode="after")
     def _range(self) -> Segmentation:
@@ -59,7 +60,7 @@ class Churn(_Strict):
     grids: dict[Literal["logistic_regression", "gbt"], dict[str, list[float]]] = Field(default_factory=dict)
     risk_bands: dict[Literal["high", "medium"], float]
     features: list[Feature] = Field(min_length=1)
-    parallelism: int = Field(default=2, ge=1)  # models a grid search fits at once
+    parallelism: int = Field(default=2, ge=1)  # models fitted at once
     small_data: ChurnSmallData | None = None
 
     def search(self, rows: int) -> tuple[str, dict[str, dict[str, list[float]]]]:

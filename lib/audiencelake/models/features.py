@@ -13,28 +13,29 @@ from pyspark.sql import functions as F
 from audiencelake.errors import AudiencelakeError
 from audiencelake.lake import Lake
 from audiencelake.models.config import Feature
-from audiencelake.runs import Run
 
 FEATURES = "features"
 
 
-def profile_as_of(lake: Lake, as_of: date, build: bool = False, run_id: str = "models") -> DataFrame:
-    """The profile as of `as_of` (built from silver first when `build` and that date has none).
+def profile_as_of(lake: Lake, as_of: date) -> DataFrame:
+    """The profile as of `as_of` in gold.user_profile (the profile stage's output for the run date).
 
     Raises:
-        AudiencelakeError: the date has no profile and `build` is False.
+        AudiencelakeError: the date has no profile.
     """
     ref = lake.ref("gold", "user_profile")
     condition = F.col("as_of") == F.lit(as_of)
     if not lake.exists(ref) or lake.read(ref).where(condition).limit(1).count() == 0:
-        if not build:
-            raise AudiencelakeError(
-                f"{ref} has no profile as of {as_of}; run `audiencelake profile --as-of {as_of}` first"
-            )
-        from audiencelake.tags.profile import build_profile
-
-        build_profile(lake, Run(run_id=run_id, as_of=as_of))
+        raise AudiencelakeError(f"{ref} has no profile as of {as_of}; run `audiencelake profile --as-of {as_of}` first")
     return lake.read(ref).where(condition)
+
+
+def reference_profile(lake: Lake, as_of: date) -> DataFrame:
+    """The profile as of a reference date before the run date, computed from silver as it is now (never the gold
+    partition of that date, which may predate late rows): training's features as they were then."""
+    from audiencelake.tags.profile import compute_profile
+
+    return compute_profile(lake, as_of)
 
 
 def held_out(seed: int, share: float):

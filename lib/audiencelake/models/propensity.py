@@ -2,7 +2,7 @@
 
 Rows are past touches of the treatment group (sends and ad impressions) whose window has ended by the run date.
 Features come from the latest profile snapshot strictly before the touch's day (snapshots every
-snapshot_every_days before the run date, built when missing) and no older than features_max_age_days, so nothing
+snapshot_every_days before the run date, computed from silver) and no older than features_max_age_days, so nothing
 from the touch's day or later leaks in. The campaign type (channel) is a feature; each type with enough conversions
 gets its own ROC AUC. Logistic regression keeps the scores calibrated."""
 
@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.lake import Lake
 from audiencelake.models.config import Feature, Propensity
-from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of
+from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of, reference_profile
 from audiencelake.models.metrics import binary_report, log_report
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
@@ -69,7 +69,7 @@ def training_rows(lake: Lake, run: Run, config: Propensity) -> DataFrame:
     dates = [run.as_of - timedelta(days=config.snapshot_every_days * i) for i in range(1, config.snapshots + 1)]
     snapshots = None
     for snapshot in dates:
-        profile = profile_as_of(lake, snapshot, build=True, run_id=run.run_id).withColumnRenamed("as_of", "snapshot")
+        profile = reference_profile(lake, snapshot).withColumnRenamed("as_of", "snapshot")
         snapshots = profile if snapshots is None else snapshots.unionByName(profile, allowMissingColumns=True)
     rows = touches(lake, run, config).join(snapshots, "user_id")
     fresh = (F.col("snapshot") < F.col("touch_date")) & (

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import mlflow
@@ -19,11 +18,11 @@ from pyspark.ml.feature import StringIndexer
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.util import inheritable_thread_target
 
 from audiencelake.lake import Lake
 from audiencelake.models.config import Recommendations
 from audiencelake.models.features import profile_as_of
+from audiencelake.models.parallel import map_fits
 from audiencelake.models.plots import log_bars
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
@@ -196,15 +195,11 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
             model = PipelineModel(stages=[*index.stages, als(config, *point, blocks).fit(indexed)])
             return model, ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
 
-        # Grid points run at once in driver threads (each its own Spark jobs), which inherit this thread's Spark
-        # local properties (job group, benchmark stage labels); MLflow's active run is the main thread's, so the
-        # metrics are logged here, in grid order.
-        with ThreadPoolExecutor(max_workers=config.parallelism) as pool:
-            results = []
-            found_all = pool.map(inheritable_thread_target(lake.spark)(fitted), grid)
-            for step, (point, (model, found)) in enumerate(zip(grid, found_all, strict=True)):
-                mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
-                results.append((found["precision"], -step, point, model, found))
+        results = []
+        found_all = map_fits(lake.spark, fitted, grid, config.parallelism)  # logged here, in grid order
+        for step, (point, (model, found)) in enumerate(zip(grid, found_all, strict=True)):
+            mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
+            results.append((found["precision"], -step, point, model, found))
         precision, _, best, model, metrics = max(results, key=lambda r: (r[0], r[1]))
         mlflow.log_params({"rank": best[0], "reg_param": best[1], "alpha": best[2]})
         mlflow.log_metrics({f"{m}_at_k": v for m, v in metrics.items()})

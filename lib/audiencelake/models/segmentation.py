@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from audiencelake.lake import Lake
 from audiencelake.models.config import Feature, Segmentation
 from audiencelake.models.features import FEATURES, feature_stages, profile_as_of
+from audiencelake.models.parallel import map_fits
 from audiencelake.models.plots import log_line
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
@@ -61,9 +62,14 @@ def train(lake: Lake, run: Run, config: Segmentation) -> Promotion:
         curve: dict[int, float] = {}
         fitted = {}
         evaluator = ClusteringEvaluator(featuresCol=FEATURES, predictionCol="segment")
-        for k in range(config.k_min, config.k_max + 1):
-            fitted[k] = _estimator(config, k).fit(prepared)
-            curve[k] = evaluator.evaluate(fitted[k].transform(prepared))
+
+        def fit(k: int):
+            model = _estimator(config, k).fit(prepared)
+            return model, evaluator.evaluate(model.transform(prepared))
+
+        ks = list(range(config.k_min, config.k_max + 1))
+        for k, (model, value) in zip(ks, map_fits(lake.spark, fit, ks, config.parallelism), strict=True):
+            fitted[k], curve[k] = model, value
             mlflow.log_metric("silhouette_at_k", curve[k], step=k)
         best = max(curve, key=lambda k: (round(curve[k], 6), -k))
         log_line(

@@ -75,19 +75,14 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
-    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
-    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
-    evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
-    profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
-    fixed = check_schema(profile, "user_profile")
-    profile = profile.select(*fixed.columns, *(F.col(f"`{t.name}`") for t in catalogue.tags))
+    profile, details = _evaluated(lake, catalogue, as_of)
     condition = as_of_condition(as_of)
     profile_ref = lake.ref("gold", "user_profile")
     lake.replace_where(profile, profile_ref, condition, merge_schema=True)
     written = lake.read(profile_ref).where(condition)
     tags_ref = lake.ref("gold", "user_tags")
     lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
-    catalog = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, evaluated.details, as_of)
+    catalog = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
     lake.replace_where(check_schema(catalog, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
     users = written.count()
     values = lake.read(tags_ref).where(condition).count()
@@ -95,6 +90,23 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     result = ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
     record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
     return result
+
+
+def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None) -> DataFrame:
+    """The profile as of `as_of` computed from silver as it is now (the rows `build_profile` writes for that date),
+    without writing gold: how training reads the profiles of its earlier reference dates. The per-user aggregates
+    are written to the date's work table, which the returned frame reads."""
+    return _evaluated(lake, catalogue or catalogue_for(lake), as_of)[0]
+
+
+def _evaluated(lake: Lake, catalogue: Catalogue, as_of: date) -> tuple[DataFrame, dict]:
+    """(every tag as of `as_of`, in gold.user_profile's columns; the evaluator's details for the tag catalogue)."""
+    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
+    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
+    evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
+    profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
+    fixed = check_schema(profile, "user_profile")
+    return profile.select(*fixed.columns, *(F.col(f"`{t.name}`") for t in catalogue.tags)), evaluated.details
 
 
 def _gold_versions(lake: Lake) -> dict:
