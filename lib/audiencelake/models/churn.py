@@ -23,7 +23,7 @@ from audiencelake.lake import Lake
 from audiencelake.models.config import Churn
 from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of, reference_profile
 from audiencelake.models.metrics import binary_report, log_report
-from audiencelake.models.parallel import map_fits
+from audiencelake.models.parallel import map_parallel
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
@@ -103,7 +103,7 @@ def train(lake: Lake, run: Run, config: Churn) -> Promotion:
     with training_run(lake, MODEL, run, params | {"search": tier}):
         searches = [_candidate(name, config, grids) for name in config.candidates]  # every grid checked first
         results = {}
-        fits = map_fits(lake.spark, lambda search: search.fit(train_set), searches, config.parallelism)
+        fits = map_parallel(lake.spark, lambda search: search.fit(train_set), searches, config.parallelism)
         for name, cv in zip(config.candidates, fits, strict=True):
             results[name] = (max(cv.avgMetrics), cv.bestModel)
             mlflow.log_metric(f"cv_roc_auc_{name}", max(cv.avgMetrics))

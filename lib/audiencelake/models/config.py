@@ -117,6 +117,7 @@ class Propensity(_Strict):
     min_positives: int = Field(default=30, ge=1)
     seed: int = 7
     features: list[Feature] = Field(min_length=1)
+    parallelism: int = Field(default=2, ge=1)  # snapshot profiles computed at once
 
 
 class ModelsConfig(_Strict):

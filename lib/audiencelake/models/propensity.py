@@ -23,6 +23,7 @@ from audiencelake.lake import Lake
 from audiencelake.models.config import Feature, Propensity
 from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of, reference_profile
 from audiencelake.models.metrics import binary_report, log_report
+from audiencelake.models.parallel import map_parallel
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
@@ -68,8 +69,9 @@ def training_rows(lake: Lake, run: Run, config: Propensity) -> DataFrame:
     """Touches joined to the latest snapshot before their day (within the age limit)."""
     dates = [run.as_of - timedelta(days=config.snapshot_every_days * i) for i in range(1, config.snapshots + 1)]
     snapshots = None
-    for snapshot in dates:
-        profile = reference_profile(lake, snapshot).withColumnRenamed("as_of", "snapshot")
+    # each date's aggregates are written to its own work table: two dates at once
+    for profile in map_parallel(lake.spark, lambda day: reference_profile(lake, day), dates, config.parallelism):
+        profile = profile.withColumnRenamed("as_of", "snapshot")
         snapshots = profile if snapshots is None else snapshots.unionByName(profile, allowMissingColumns=True)
     rows = touches(lake, run, config).join(snapshots, "user_id")
     fresh = (F.col("snapshot") < F.col("touch_date")) & (

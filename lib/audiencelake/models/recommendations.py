@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from audiencelake.lake import Lake
 from audiencelake.models.config import Recommendations
 from audiencelake.models.features import profile_as_of
-from audiencelake.models.parallel import map_fits
+from audiencelake.models.parallel import map_parallel
 from audiencelake.models.plots import log_bars
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
@@ -196,7 +196,7 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
             return model, ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
 
         results = []
-        found_all = map_fits(lake.spark, fitted, grid, config.parallelism)  # logged here, in grid order
+        found_all = map_parallel(lake.spark, fitted, grid, config.parallelism)  # logged here, in grid order
         for step, (point, (model, found)) in enumerate(zip(grid, found_all, strict=True)):
             mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
             results.append((found["precision"], -step, point, model, found))

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from audiencelake.lake import Lake
 from audiencelake.models.config import Feature, Segmentation
 from audiencelake.models.features import FEATURES, feature_stages, profile_as_of
-from audiencelake.models.parallel import map_fits
+from audiencelake.models.parallel import map_parallel
 from audiencelake.models.plots import log_line
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
@@ -68,7 +68,7 @@ def train(lake: Lake, run: Run, config: Segmentation) -> Promotion:
             return model, evaluator.evaluate(model.transform(prepared))
 
         ks = list(range(config.k_min, config.k_max + 1))
-        for k, (model, value) in zip(ks, map_fits(lake.spark, fit, ks, config.parallelism), strict=True):
+        for k, (model, value) in zip(ks, map_parallel(lake.spark, fit, ks, config.parallelism), strict=True):
             fitted[k], curve[k] = model, value
             mlflow.log_metric("silhouette_at_k", curve[k], step=k)
         best = max(curve, key=lambda k: (round(curve[k], 6), -k))
