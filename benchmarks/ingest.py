@@ -18,7 +18,8 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 from audiencelake.config import load_settings  # noqa: E402
 from audiencelake.ingest.bronze import ingest_bronze  # noqa: E402
-from audiencelake.ingest.silver import process_batch  # noqa: E402
+from audiencelake.ingest.records import recording  # noqa: E402
+from audiencelake.ingest.silver import BatchAudit, process_batch  # noqa: E402
 from audiencelake.lake import Lake  # noqa: E402
 from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
@@ -44,8 +45,12 @@ def main() -> None:
 
         rows, base_s = timed(baseline)
         (batch, _pending), bronze_s = timed(lambda: ingest_bronze(lake, "clickstream", run))
-        audit, silver_s = timed(lambda: process_batch(lake, "clickstream", batch.batch_id, run, len(batch.files),
-                                                      batch.rows))  # fmt: skip
+
+        def silver() -> BatchAudit:
+            with recording(lake) as records:
+                return process_batch(lake, "clickstream", batch.batch_id, run, len(batch.files), records, batch.rows)
+
+        audit, silver_s = timed(silver)
         cores = os.cpu_count()
         print(
             f"world: {args.users} users x {args.days} days, generated in {gen_s:.1f} s; {rows:,} clickstream records"

@@ -6,6 +6,7 @@ import logging
 
 from audiencelake.contracts import contract
 from audiencelake.ingest.bronze import BronzeBatch, ingest_bronze
+from audiencelake.ingest.records import BatchRecords, recording
 from audiencelake.ingest.sessions import add_sessions
 from audiencelake.ingest.silver import BatchAudit, pending_batches, process_batch
 from audiencelake.lake import Lake
@@ -14,24 +15,32 @@ from audiencelake.runs import Run
 log = logging.getLogger(__name__)
 
 
-def ingest_source(lake: Lake, source: str, run: Run) -> list[BatchAudit]:
-    """Append the source's new files to bronze, then process every pending bronze batch into silver.
+def ingest_source(lake: Lake, source: str, run: Run, records: BatchRecords | None = None) -> list[BatchAudit]:
+    """Append the source's new files to bronze, then process every pending bronze batch into silver. The batches'
+    quality results and audit rows go to `records` (the caller writes them), or are written before returning.
 
     Raises:
         AssertionError: a batch's accounting does not balance (a bug, never a data problem).
     """
-    batch, pending = ingest_bronze(lake, source, run)
-    if batch:
-        log.info("bronze.%s: batch %s with %d new files", source, batch.batch_id, len(batch.files))
-    return process_pending(lake, source, run, batch, pending)
+    with recording(lake, records) as recorded:
+        batch, pending = ingest_bronze(lake, source, run)
+        if batch:
+            log.info("bronze.%s: batch %s with %d new files", source, batch.batch_id, len(batch.files))
+        return process_pending(lake, source, run, recorded, batch, pending)
 
 
 def process_pending(
-    lake: Lake, source: str, run: Run, fresh: BronzeBatch | None = None, pending: dict[str, int] | None = None
+    lake: Lake,
+    source: str,
+    run: Run,
+    records: BatchRecords,
+    fresh: BronzeBatch | None = None,
+    pending: dict[str, int] | None = None,
 ) -> list[BatchAudit]:
-    """Process every bronze batch of `source` without an audit row into silver, oldest first. `fresh`, the batch
-    just appended, is processed from the rows its append kept (then released); others are read from bronze.
-    `pending` (batch id -> files), when the caller has just read the ledger, saves reading it again.
+    """Process every bronze batch of `source` without an audit row into silver, oldest first; their quality results
+    and audit rows go to `records`, which the caller writes. `fresh`, the batch just appended, is processed from the
+    rows its append kept (then released); others are read from bronze. `pending` (batch id -> files), when the
+    caller has just read the ledger, saves reading it again.
 
     Raises:
         AssertionError: a batch's accounting does not balance (a bug, never a data problem).
@@ -44,7 +53,7 @@ def process_pending(
             log.info("%s: session columns added, every row sessionised", silver)
         for batch_id, files in (pending_batches(lake, source) if pending is None else pending).items():
             kept = fresh.rows if fresh is not None and fresh.batch_id == batch_id else None
-            audit = process_batch(lake, source, batch_id, run, files, kept)
+            audit = process_batch(lake, source, batch_id, run, files, records, kept)
             if not audit.balanced:
                 raise AssertionError(f"source '{source}' batch {batch_id}: accounting does not balance: {audit}")
             log.info("silver.%s: %s", source, audit)
@@ -56,8 +65,10 @@ def process_pending(
 
 
 def ingest_all(lake: Lake, run: Run, sources: list[str] | None = None) -> list[BatchAudit]:
-    """Ingest the named sources (default: all configured), in configuration order."""
+    """Ingest the named sources (default: all configured), in configuration order; the quality results and audit
+    rows of every batch are written together at the end."""
     audits = []
-    for source in sources or list(lake.settings.sources):
-        audits += ingest_source(lake, source, run)
+    with recording(lake) as records:
+        for source in sources or list(lake.settings.sources):
+            audits += ingest_source(lake, source, run, records)
     return audits

@@ -1,9 +1,10 @@
 """Bronze batch -> silver: conform, derive, gate, resolve versions, then MERGE; quarantine and audit the rest.
 
 Writes per batch, in order: silver (MERGE, or a replace of the batch's own rows when every key is new), the
-PII-restricted table (MERGE), quarantine and quality results
-(replace the batch's rows), and last the audit row, which marks the batch done. A run that stopped part-way
-processes the batch again with the same outcome: rows the batch itself wrote are not counted against it.
+PII-restricted table (MERGE) and quarantine (replace the batch's rows); its quality results and last its audit row,
+which marks the batch done, are recorded (`ingest.records`) and written with those of the ingest's other batches.
+A run that stopped part-way processes the batch again with the same outcome: rows the batch itself wrote are not
+counted against it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from audiencelake.ingest.bronze import BATCH_STORAGE
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from audiencelake.ingest.pii import SALT, salted_hash, with_salt
+from audiencelake.ingest.records import BatchRecords
 from audiencelake.ingest.sessions import Sessioned, sessionise, update_sessions
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
 from audiencelake.lake import RESTRICTED, Lake, check_schema
 from audiencelake.quality.gate import validate
-from audiencelake.quality.results import write_results
 from audiencelake.runs import Run
 
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
@@ -63,9 +64,16 @@ def _record_hash(c: Contract):
 
 
 def process_batch(
-    lake: Lake, source: str, batch_id: str, run: Run, files: int, bronze: DataFrame | None = None
+    lake: Lake,
+    source: str,
+    batch_id: str,
+    run: Run,
+    files: int,
+    records: BatchRecords,
+    bronze: DataFrame | None = None,
 ) -> BatchAudit:
-    """Process one bronze batch of `source` (of `files` landing files) into silver and return its accounting.
+    """Process one bronze batch of `source` (of `files` landing files) into silver and return its accounting; its
+    quality results and audit row go to `records`, which the caller writes.
 
     `bronze` is the batch's bronze rows as the bronze append kept them (one read of the landing files); without it
     the batch is read back from `bronze.<source>` (a batch a stopped run left pending). A batch appended by this run
@@ -91,7 +99,7 @@ def process_batch(
         .transform(attach_user_ids, lake, c)
     ).persist(BATCH_STORAGE)
     try:
-        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files, fresh)
+        return _gate_and_write(lake, source, batch_id, run, c, rows, rows_read, files, fresh, records)
     finally:
         rows.unpersist()
 
@@ -106,6 +114,7 @@ def _gate_and_write(
     rows_read: int,
     files: int,
     fresh: bool,
+    records: BatchRecords,
 ) -> BatchAudit:
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     candidates = rows.where(F.col("_reason").isNull()).select(*[F.col(f"`{n}`") for n in c.data_columns])
@@ -113,8 +122,7 @@ def _gate_and_write(
         c, candidates, as_of=run.as_of, run_id=run.run_id, batch_id=batch_id, scope="batch",
         sample_size=lake.settings.quality.sample_size,
     )  # fmt: skip
-    where = f"scope = 'batch' AND `table` = '{c.table}' AND batch_id = '{batch_id}'"
-    write_results(lake, gate.records, where, fresh)
+    records.add_results(c.table, batch_id, gate.records, fresh)
     gate.enforce()
     failed = F.col("_reason").isNull() & gate.reject_rule.isNotNull()
     gated = (
@@ -167,7 +175,9 @@ def _gate_and_write(
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
         rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
     )  # fmt: skip
-    _write_audit(lake, audit, run, files=files, fresh=fresh)
+    records.add_audit(
+        {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": datetime.now(UTC)}, fresh
+    )
     return audit
 
 
@@ -203,12 +213,3 @@ def _write_quarantine(
     )  # fmt: skip
     rows = rows.repartition(1)  # one small file per source and batch
     lake.replace_where(check_schema(rows, "quarantine"), ref, where, fresh=fresh)
-
-
-def _write_audit(lake: Lake, audit: BatchAudit, run: Run, files: int, fresh: bool) -> None:
-    now = datetime.now(UTC)
-    row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": now}
-    schema = contract("ingest_audit").table_schema()
-    df = lake.spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
-    cond = f"source = '{audit.source}' AND batch_id = '{audit.batch_id}'"
-    lake.replace_where(df, lake.ref("ops", "ingest_audit"), cond, fresh=fresh)

@@ -22,6 +22,7 @@ from audiencelake.errors import ConfigError
 from audiencelake.ingest.bronze import BronzeBatch, append_batch, json_records, read_ledger
 from audiencelake.ingest.landing import LandingFile, list_files
 from audiencelake.ingest.pipeline import process_pending
+from audiencelake.ingest.records import recording
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
 
@@ -74,11 +75,12 @@ def ingest_micro_batch(lake: Lake, run: Run, sources: list[str], batch: DataFram
         present: dict[str, set[str]] = {}
         for r in batch.select(SOURCE_COLUMN, "_file").distinct().collect():
             present.setdefault(r[0], set()).add(r[1])
-        for source in sources:
-            files = present.get(source, set())
-            rows = batch.where(F.col(SOURCE_COLUMN) == source)
-            fresh, pending = _append_new(lake, source, rows, files, epoch) if files else (None, None)
-            process_pending(lake, source, run, fresh, pending)  # also finishes what a stopped micro-batch left
+        with recording(lake) as records:  # the quality results and audit rows of every source, written together
+            for source in sources:
+                files = present.get(source, set())
+                rows = batch.where(F.col(SOURCE_COLUMN) == source)
+                fresh, pending = _append_new(lake, source, rows, files, epoch) if files else (None, None)
+                process_pending(lake, source, run, records, fresh, pending)  # also what a stopped micro-batch left
     finally:
         batch.unpersist()
 
