@@ -1,5 +1,6 @@
 """The quality results and audit rows of one ingest's batches (`ingest/records.py`): one commit per table for all
-batches, replacing a re-run batch's rows; written when a user's error stops the ingest, not after a kill."""
+batches, replacing a re-run batch's rows, two batches of one silver table never waiting together; written when an
+error stops the ingest, not after a kill."""
 
 from __future__ import annotations
 
@@ -33,18 +34,24 @@ def test_batches_are_written_together_and_a_rerun_replaces_its_rows(spark, setti
     records = BatchRecords()
     for source, batch in (("orders", "b1"), ("crm_profiles", "b2")):
         records.add_results(source, batch, [_result(source, batch, 1)], fresh=True)
-        records.add_audit(_audit(source, batch, 5), fresh=True)
+        records.add_audit(_audit(source, batch, 5), source, fresh=True)
     records.write(lake)
     assert lake.version(audit_ref) == lake.version(results_ref) == 1  # created empty, then one commit each
     with recording(lake) as again:  # b2 processed again by a later run: its rows replaced, b1's kept
         again.add_results("crm_profiles", "b2", [_result("crm_profiles", "b2", 0)], fresh=False)
-        again.add_audit(_audit("crm_profiles", "b2", 7), fresh=False)
+        again.add_audit(_audit("crm_profiles", "b2", 7), "crm_profiles", fresh=False)
     audits = sorted((r["batch_id"], r["rows_read"]) for r in lake.read(audit_ref).collect())
     results = sorted((r["batch_id"], r["unexpected_count"]) for r in lake.read(results_ref).collect())
     assert audits == [("b1", 5), ("b2", 7)] and results == [("b1", 1), ("b2", 0)]
+    version = lake.version(audit_ref)
+    records.add_audit(_audit("orders", "b3", 1), "orders", fresh=True)
+    records.before_batch(lake, "crm_profiles")  # another table: still waits
+    assert lake.version(audit_ref) == version
+    records.before_batch(lake, "orders")  # a second batch of orders: b3 is written first
+    assert lake.version(audit_ref) == version + 1 and not records.audits
 
 
-def test_a_users_error_writes_what_was_recorded_and_a_kill_does_not(spark, settings) -> None:
+def test_an_error_writes_what_was_recorded_and_a_kill_does_not(spark, settings) -> None:
     lake = Lake(spark, settings)
     results_ref = lake.ref("ops", "quality_results")
     with pytest.raises(InjectedFault), recording(lake) as records:

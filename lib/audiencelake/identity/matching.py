@@ -1,5 +1,6 @@
-"""Probabilistic CRM matching with Splink on its Spark backend: records that describe the same person with typos,
-swapped names, another email domain or a moved city become `crm_match` edges carrying their match probability.
+"""Probabilistic CRM matching with Splink (trained on DuckDB in the driver, scoring on Spark): records that describe
+the same person with typos, swapped names, another email domain or a moved city become `crm_match` edges carrying
+their match probability.
 
 The model (Fellegi-Sunter m and u probabilities) is trained on the CRM records themselves: the prior from
 deterministic rules, u from random pairs, m by expectation maximisation inside blocks. Training runs on Splink's
@@ -114,7 +115,7 @@ def train_model(records: DataFrame, matching: Matching) -> tuple[dict, int]:
     training.estimate_probability_two_random_records_match(
         [block_on(*rule) for rule in t.prior_rules], recall=t.prior_recall
     )
-    training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed, num_chunks=1)
     for rule in t.em_blocking_rules:
         training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
     return with_parameters(settings.create_settings_dict("spark"), linker.misc.save_model_to_json()), len(sample)

@@ -53,6 +53,7 @@ def process_pending(
             log.info("%s: session columns added, every row sessionised", silver)
         for batch_id, files in (pending_batches(lake, source) if pending is None else pending).items():
             kept = fresh.rows if fresh is not None and fresh.batch_id == batch_id else None
+            records.before_batch(lake, c.table)  # a batch of the table already recorded is written first
             audit = process_batch(lake, source, batch_id, run, files, records, kept)
             if not audit.balanced:
                 raise AssertionError(f"source '{source}' batch {batch_id}: accounting does not balance: {audit}")

@@ -175,9 +175,8 @@ def _gate_and_write(
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
         rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
     )  # fmt: skip
-    records.add_audit(
-        {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": datetime.now(UTC)}, fresh
-    )
+    row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": datetime.now(UTC)}
+    records.add_audit(row, c.table, fresh)
     return audit
 
 

@@ -75,7 +75,9 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
-    profile, details = _evaluated(lake, catalogue, as_of)
+    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
+    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
+    profile, details = _evaluated(catalogue, as_of, lake.read(work))
     condition = as_of_condition(as_of)
     profile_ref = lake.ref("gold", "user_profile")
     lake.replace_where(profile, profile_ref, condition, merge_schema=True)
@@ -94,16 +96,17 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
 
 def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None) -> DataFrame:
     """The profile as of `as_of` computed from silver as it is now (the rows `build_profile` writes for that date),
-    without writing gold: how training reads the profiles of its earlier reference dates. The per-user aggregates
-    are written to the date's work table, which the returned frame reads."""
-    return _evaluated(lake, catalogue or catalogue_for(lake), as_of)[0]
+    without writing anything: how training reads the profiles of its earlier reference dates. The per-user
+    aggregates are kept in the session (`localCheckpoint`), not in the date's work table, so two trainings of one
+    date at once (a bundle's parallel tasks) never write the same table."""
+    catalogue = catalogue or catalogue_for(lake)
+    return _evaluated(catalogue, as_of, aggregate_all(lake, catalogue, as_of).localCheckpoint())[0]
 
 
-def _evaluated(lake: Lake, catalogue: Catalogue, as_of: date) -> tuple[DataFrame, dict]:
-    """(every tag as of `as_of`, in gold.user_profile's columns; the evaluator's details for the tag catalogue)."""
-    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
-    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
-    evaluated = Evaluator(catalogue, as_of).evaluate(lake.read(work))
+def _evaluated(catalogue: Catalogue, as_of: date, aggregates: DataFrame) -> tuple[DataFrame, dict]:
+    """(every tag as of `as_of` from the per-user `aggregates`, in gold.user_profile's columns; the evaluator's
+    details for the tag catalogue)."""
+    evaluated = Evaluator(catalogue, as_of).evaluate(aggregates)
     profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
     fixed = check_schema(profile, "user_profile")
     return profile.select(*fixed.columns, *(F.col(f"`{t.name}`") for t in catalogue.tags)), evaluated.details
