@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from audiencelake.errors import AudiencelakeError
 from audiencelake.lake import Lake
 from audiencelake.models.config import Feature
+from audiencelake.tags.profile import compute_profile
 
 FEATURES = "features"
 
@@ -33,8 +34,6 @@ def profile_as_of(lake: Lake, as_of: date) -> DataFrame:
 def reference_profile(lake: Lake, as_of: date) -> DataFrame:
     """The profile as of a reference date before the run date, computed from silver as it is now (never the gold
     partition of that date, which may predate late rows): training's features as they were then."""
-    from audiencelake.tags.profile import compute_profile
-
     return compute_profile(lake, as_of)
 
 

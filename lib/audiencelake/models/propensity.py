@@ -69,7 +69,7 @@ def training_rows(lake: Lake, run: Run, config: Propensity) -> DataFrame:
     """Touches joined to the latest snapshot before their day (within the age limit)."""
     dates = [run.as_of - timedelta(days=config.snapshot_every_days * i) for i in range(1, config.snapshots + 1)]
     snapshots = None
-    # each date's aggregates are written to its own work table: two dates at once
+    # the dates' profiles are independent (each keeps its own aggregates in the session): two at once
     for profile in map_parallel(lake.spark, lambda day: reference_profile(lake, day), dates, config.parallelism):
         profile = profile.withColumnRenamed("as_of", "snapshot")
         snapshots = profile if snapshots is None else snapshots.unionByName(profile, allowMissingColumns=True)
