@@ -143,6 +143,13 @@ def test_first_run_builds_persons_from_logins_and_crm(history) -> None:
     assert first["a:a2"] == first["d:d2"] == first["c:C2"] == "C2"
     assert first["a:a3"] is None and first["d:d3"] is None  # never logged in
     assert history["events"][0] == {"E1": "C1", "E2": "C2", "E3": None}
+    # the first run rewrote the events table (no MERGE): its schema, partitions and properties are the contract's
+    lake, c = history["lake"], contract("clickstream_events")
+    ref = lake.ref("silver", "clickstream_events")
+    assert lake.read(ref).schema == c.table_schema()
+    assert lake.delta(ref).detail().first()["partitionColumns"] == c.partition_by
+    stats = c.stats_columns()
+    assert lake.properties(ref).get("delta.dataSkippingStatsColumns") == (",".join(stats) if stats else None)
 
 
 def test_a_shared_device_links_nothing_and_a_login_claims_a_visitor(history) -> None:

@@ -144,7 +144,7 @@ class IdentityGraph(MatchEdges, GraphWrites):
         with self._step("map"):
             self._write_map(assigned, nodes, full)
         with self._step("relabel"):
-            self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"))
+            self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"), previous is None)
             self._relabel_customers(old, assigned, full)
         self._record_runs(mode, marks, counts, new_edges, newest)
         kinds = {r["change"]: r["n"] for r in changes.groupBy("change").agg(F.count("*").alias("n")).collect()}
