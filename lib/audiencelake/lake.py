@@ -171,11 +171,6 @@ class Lake:
         writer = self._writer(df, ref, "overwrite", overwriteSchema="true", partitionOverwriteMode="static")
         self._save(writer.partitionBy(*(partition_by or [])), ref)
 
-    def rewrite(self, df: DataFrame, ref: TableRef) -> None:
-        """Replace every row of the existing table with `df` in one commit, keeping its schema, partitioning and
-        properties (`overwrite` replaces the schema with `df`'s)."""
-        self._save(self._writer(df, ref, "overwrite", partitionOverwriteMode="static"), ref)
-
     def merge_upsert(self, df: DataFrame, ref: TableRef, keys: list[str], newer: str | None = None) -> None:
         """MERGE `df` into the table on `keys`: insert new keys; update a matched row when `newer` (a SQL condition
         over `s` and `t`) holds, or always when `newer` is None."""
