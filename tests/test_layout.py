@@ -15,7 +15,7 @@ from audiencelake.config import Settings
 from audiencelake.contracts import contract
 from audiencelake.errors import ContractError
 from audiencelake.lake import Lake
-from audiencelake.layout import optimize_tables
+from audiencelake.layout import AUTO_COMPACT, MIN_FILES, optimize_tables
 from audiencelake.runs import Run
 from helpers import make_contract
 
@@ -72,7 +72,7 @@ def test_optimize_compacts_recent_fragmented_days_into_one_z_ordered_file(fragme
     counts = optimize_tables(lake, run)
 
     assert counts == {"tables": 1, "properties_set": 1, "partitions": 2, "files_removed": 2 * WRITES,
-                      "files_added": 2}  # fmt: skip
+                      "files_added": 2, "compacted_tables": 0, "compacted_files_removed": 0}  # fmt: skip
     assert sorted(lake.read(ref).collect()) == sorted(before)
     assert _files(lake, DAYS[0]) == old_day_files  # outside optimize_days: untouched
     assert [len(_files(lake, d)) for d in DAYS[1:]] == [1, 1]
@@ -81,6 +81,24 @@ def test_optimize_compacts_recent_fragmented_days_into_one_z_ordered_file(fragme
     assert lake.delta(ref).detail().first()["properties"]["delta.autoOptimize.autoCompact"] == "true"
     version = lake.version(ref)
     assert optimize_tables(lake, run)["files_removed"] == 0 and lake.version(ref) == version  # nothing to redo
+
+
+def test_without_compaction_after_commits_optimize_compacts_every_crowded_table(fragmented: Lake) -> None:
+    """Local sessions leave compaction to the optimize stage (conf/local.yaml): a table with a partition of
+    `minNumFiles` files or more is compacted, also outside the recent days; one below it is left alone."""
+    lake, ref = fragmented, fragmented.ref("silver", TABLE)
+    assert lake.spark.conf.get(AUTO_COMPACT) == "false"
+    before = sorted(lake.read(ref).collect())
+    lake.spark.conf.set(MIN_FILES, str(WRITES))
+    try:
+        counts = optimize_tables(lake, Run.create(as_of="2026-06-01", run_id="opt-3"))  # no recent day is fragmented
+        again = optimize_tables(lake, Run.create(as_of="2026-06-01", run_id="opt-4"))
+    finally:
+        lake.spark.conf.unset(MIN_FILES)
+    assert (counts["partitions"], counts["compacted_tables"], counts["compacted_files_removed"]) == (0, 1, 3 * WRITES)
+    assert [len(_files(lake, d)) for d in DAYS] == [1, 1, 1]
+    assert sorted(lake.read(ref).collect()) == before
+    assert again["compacted_tables"] == 0  # one file per day now: below the threshold, with enough commits
 
 
 def _files_scanned(df) -> int:

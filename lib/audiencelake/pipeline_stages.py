@@ -76,7 +76,8 @@ def optimize(ctx: StageContext) -> dict:
     """Compact the silver event tables' recent partitions, Z-ordered by user_id, and set the configured properties.
 
     `lake.optimize_days` days up to the run date are rewritten (late events and identity relabels land there);
-    the properties of `lake.table_properties` are set on tables created before they were configured."""
+    the properties of `lake.table_properties` are set on tables created before they were configured. Where Delta
+    does not compact after each commit (locally), every table with a crowded partition is compacted too."""
     return optimize_tables(ctx.lake, ctx.run)
 
 
