@@ -28,6 +28,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from audiencelake.config import load_settings  # noqa: E402
 from audiencelake.ingest.stream import start_stream  # noqa: E402
 from audiencelake.lake import Lake  # noqa: E402
+from audiencelake.layout import AUTO_COMPACT  # noqa: E402
 from audiencelake.runs import Run  # noqa: E402
 from audiencelake.session import build_session  # noqa: E402
 from audiencelake.synth import WorldSpec, generate_world  # noqa: E402
@@ -71,7 +72,10 @@ def main() -> None:
     with workdir(args.workdir, "audiencelake-stream-") as work:
         generate_world(work / "world", WorldSpec(users=args.users, days=21, seed=4))
         lines = clickstream_lines(work / "world")
-        settings = load_settings("local", [f"lake.root={work / 'lake'}", f"lake.landing={work / 'landing'}"])
+        compacting = f"spark.conf.{AUTO_COMPACT}=true"  # as `audiencelake stream` runs
+        settings = load_settings(
+            "local", [f"lake.root={work / 'lake'}", f"lake.landing={work / 'landing'}", compacting]
+        )
         spark = build_session(settings)
         spark.sparkContext.setLogLevel("ERROR")
         lake = Lake(spark, settings)

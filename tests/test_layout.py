@@ -64,7 +64,7 @@ def test_optimize_compacts_recent_fragmented_days_into_one_z_ordered_file(fragme
     lake.spark.sql(f"ALTER TABLE delta.`{ref.location}` UNSET TBLPROPERTIES ('delta.autoOptimize.autoCompact')")
     before = lake.read(ref).collect()
     old_day_files = _files(lake, DAYS[0])
-    assert all(len(_files(lake, d)) == WRITES for d in DAYS)  # autoCompact waits for more small files than these
+    assert all(len(_files(lake, d)) == WRITES for d in DAYS)  # fewer small files than a compaction waits for
     run = Run.create(as_of=DAYS[-1].isoformat(), run_id="opt-1")
     settings = lake.settings.model_copy(update={"lake": lake.settings.lake.model_copy(update={"optimize_days": 2})})
     lake = Lake(lake.spark, settings)
@@ -72,7 +72,8 @@ def test_optimize_compacts_recent_fragmented_days_into_one_z_ordered_file(fragme
     counts = optimize_tables(lake, run)
 
     assert counts == {"tables": 1, "properties_set": 1, "partitions": 2, "files_removed": 2 * WRITES,
-                      "files_added": 2, "compacted_tables": 0, "compacted_files_removed": 0}  # fmt: skip
+                      "files_added": 2, "compacted_partitions": 0, "compacted_files_removed": 0,
+                      "compactions_deferred": 0}  # fmt: skip
     assert sorted(lake.read(ref).collect()) == sorted(before)
     assert _files(lake, DAYS[0]) == old_day_files  # outside optimize_days: untouched
     assert [len(_files(lake, d)) for d in DAYS[1:]] == [1, 1]
@@ -83,22 +84,39 @@ def test_optimize_compacts_recent_fragmented_days_into_one_z_ordered_file(fragme
     assert optimize_tables(lake, run)["files_removed"] == 0 and lake.version(ref) == version  # nothing to redo
 
 
-def test_without_compaction_after_commits_optimize_compacts_every_crowded_table(fragmented: Lake) -> None:
-    """Local sessions leave compaction to the optimize stage (conf/local.yaml): a table with a partition of
-    `minNumFiles` files or more is compacted, also outside the recent days; one below it is left alone."""
-    lake, ref = fragmented, fragmented.ref("silver", TABLE)
-    assert lake.spark.conf.get(AUTO_COMPACT) == "false"
+def _quarantined(spark, source: str):
+    """One quarantine row of `source` (ops.quarantine is partitioned by source)."""
+    row = {"source": source, "table": "orders", "stage": "bronze", "reason": "malformed_record", "rule": None,
+           "file": "f.csv", "batch_id": "b", "raw": "x", "record_hash": "h", "run_id": "r",
+           "quarantined_at": datetime(2026, 3, 1)}  # fmt: skip
+    return spark.createDataFrame([row], contract("quarantine").table_schema())
+
+
+def test_without_compaction_after_commits_optimize_compacts_the_crowded_partitions(fragmented: Lake) -> None:
+    """Local sessions leave compaction to the optimize stage (conf/local.yaml): every partition of any table with
+    `minNumFiles` files or more is compacted, also outside the recent days and whatever its value's characters;
+    a partition below the threshold is left as it is."""
+    lake, ref, spark = fragmented, fragmented.ref("silver", TABLE), fragmented.spark
+    assert spark.conf.get(AUTO_COMPACT) == "false"
+    lake.append(_events(spark, DAYS[0], WRITES).coalesce(1), ref)  # DAYS[0]: one file over the threshold
+    quarantine, odd = lake.ref("ops", "quarantine"), "it's a/b%c d"
+    lake.ensure(quarantine)
+    for _ in range(WRITES + 1):
+        lake.append(_quarantined(spark, odd), quarantine)
     before = sorted(lake.read(ref).collect())
-    lake.spark.conf.set(MIN_FILES, str(WRITES))
+    spark.conf.set(MIN_FILES, str(WRITES + 1))
     try:
         counts = optimize_tables(lake, Run.create(as_of="2026-06-01", run_id="opt-3"))  # no recent day is fragmented
         again = optimize_tables(lake, Run.create(as_of="2026-06-01", run_id="opt-4"))
     finally:
-        lake.spark.conf.unset(MIN_FILES)
-    assert (counts["partitions"], counts["compacted_tables"], counts["compacted_files_removed"]) == (0, 1, 3 * WRITES)
-    assert [len(_files(lake, d)) for d in DAYS] == [1, 1, 1]
+        spark.conf.unset(MIN_FILES)
+    assert counts["partitions"] == 0 and counts["compactions_deferred"] == 0
+    assert (counts["compacted_partitions"], counts["compacted_files_removed"]) == (2, 2 * (WRITES + 1))
+    assert [len(_files(lake, d)) for d in DAYS] == [1, WRITES, WRITES]
     assert sorted(lake.read(ref).collect()) == before
-    assert again["compacted_tables"] == 0  # one file per day now: below the threshold, with enough commits
+    kept = lake.read(quarantine).where(F.col("source") == odd)
+    assert kept.count() == WRITES + 1 and kept.select("_metadata.file_path").distinct().count() == 1
+    assert again["compacted_partitions"] == 0  # one file where there were many; the others still below
 
 
 def _files_scanned(df) -> int:

@@ -89,7 +89,12 @@ def stream(
     from pyspark.errors import StreamingQueryException
 
     from audiencelake.ingest.stream import start_stream
+    from audiencelake.layout import AUTO_COMPACT
 
+    # no optimize stage follows a stream: it compacts after its commits (conf/local.yaml leaves that to the optimize
+    # stage of batch runs), unless --set says otherwise
+    if not any(s.startswith(f"spark.conf.{AUTO_COMPACT}=") for s in sets or []):
+        sets = [*(sets or []), f"spark.conf.{AUTO_COMPACT}=true"]
     ctx = context(env, as_of, run_id, sets)
     query = start_stream(ctx.lake, ctx.run, source, trigger, interval)
     try:

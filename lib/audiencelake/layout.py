@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import date, timedelta
+from urllib.parse import unquote
 
+from delta.exceptions import DeltaConcurrentModificationException
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, contracts
@@ -20,6 +22,7 @@ log = logging.getLogger("audiencelake.layout")
 AUTO_COMPACT = "spark.databricks.delta.autoCompact.enabled"  # the session's say, above the tables' property
 MIN_FILES = "spark.databricks.delta.autoCompact.minNumFiles"  # files in a partition that start a compaction
 DEFAULT_MIN_FILES = 50  # Delta's default for MIN_FILES
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # the folder of a null partition value
 
 
 def set_table_properties(lake: Lake, ref: TableRef) -> bool:
@@ -64,38 +67,74 @@ def optimize_table(lake: Lake, c: Contract, run: Run) -> dict[str, int]:
 
 def compacted_after_commit(lake: Lake) -> bool:
     """Whether Delta compacts a table's crowded partitions after each commit in this session: the session's
-    setting, else the tables' property as `lake.table_properties` gives it to them."""
+    setting, else the tables' property as `lake.table_properties` gives it to them (Delta's default: off)."""
     session = lake.spark.conf.get(AUTO_COMPACT, None)
     if session is not None:
-        return session.strip().lower() == "true"
-    return lake.settings.lake.table_properties.get("delta.autoOptimize.autoCompact", "").lower() == "true"
+        return session.strip().lower() != "false"
+    return lake.settings.lake.table_properties.get("delta.autoOptimize.autoCompact", "false").lower() != "false"
 
 
-def crowded(lake: Lake, ref: TableRef, min_files: int) -> bool:
-    """Whether a partition of `ref` (the table itself when it has none) holds `min_files` data files or more,
-    counted from the paths of the snapshot's files (no data read). A table with fewer commits is not listed: with
-    optimized writes a commit adds at most one small file to a partition."""
-    if lake.version(ref) + 1 < min_files:
-        return False
-    folders = Counter(path.rsplit("/", 1)[0] for path in lake.read(ref).inputFiles())
-    return max(folders.values(), default=0) >= min_files
+def _partition(path: str) -> tuple[tuple[str, str | None], ...]:
+    """The (column, value) pairs of a data file's Hive-style partition folders; none in an unpartitioned table."""
+    pairs = []
+    for folder in reversed(path.split("/")[:-1]):
+        if "=" not in folder:
+            break
+        column, value = folder.split("=", 1)
+        pairs.append((unquote(column), None if value == NULL_PARTITION else unquote(value)))
+    return tuple(reversed(pairs))
+
+
+def crowded_partitions(lake: Lake, ref: TableRef, min_files: int) -> list[tuple[tuple[str, str | None], ...]]:
+    """The partitions of `ref` (`()` for an unpartitioned table) holding `min_files` data files or more, counted
+    from the paths of the snapshot's files (no data read). With optimized writes a commit adds at most one small
+    file to a partition, so a table with fewer commits is not listed."""
+    optimized = lake.settings.lake.table_properties.get("delta.autoOptimize.optimizeWrite", "").lower() == "true"
+    if optimized and lake.version(ref) + 1 < min_files:
+        return []
+    counts = Counter(_partition(path) for path in lake.read(ref).inputFiles())
+    return sorted((p for p, n in counts.items() if n >= min_files), key=str)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _partition_filter(partitions: list[tuple[tuple[str, str | None], ...]]) -> str | None:
+    """A SQL condition selecting `partitions`; None for the unpartitioned table's `()`."""
+    terms = [
+        " AND ".join(f"`{c}` IS NULL" if v is None else f"`{c}` = {_sql_string(v)}" for c, v in p)
+        for p in partitions
+        if p
+    ]
+    return " OR ".join(f"({t})" for t in terms) or None
 
 
 def compact_crowded_tables(lake: Lake) -> dict[str, int]:
-    """Compact every table of the lake with a crowded partition (Delta's bin-packing: each partition's small files
-    into one), where Delta does not after each commit; the threshold is Delta's own (`MIN_FILES`)."""
-    totals = {"compacted_tables": 0, "compacted_files_removed": 0}
+    """Where Delta does not compact after each commit: every table's crowded partitions, each into as few files as
+    Delta's bin-packing makes (the threshold is Delta's own, `MIN_FILES`). A table a running stream commits to at
+    the same moment is left for the next run."""
+    totals = {"compacted_partitions": 0, "compacted_files_removed": 0, "compactions_deferred": 0}
     if compacted_after_commit(lake):
         return totals
     min_files = int(lake.spark.conf.get(MIN_FILES, str(DEFAULT_MIN_FILES)))
     for layer, name in lake.table_names():
         ref = lake.ref(layer, name)
-        if not lake.exists(ref) or not crowded(lake, ref, min_files):
+        partitions = crowded_partitions(lake, ref, min_files) if lake.exists(ref) else []
+        if not partitions:
             continue
-        removed = lake.delta(ref).optimize().executeCompaction().select("metrics.numFilesRemoved").first()[0]
-        log.info("optimize %s: %s small files compacted", ref, removed)
-        totals["compacted_tables"] += 1
-        totals["compacted_files_removed"] += int(removed or 0)
+        builder = lake.delta(ref).optimize()
+        where = _partition_filter(partitions)
+        try:
+            result = (builder.where(where) if where else builder).executeCompaction()
+        except DeltaConcurrentModificationException as exc:
+            log.warning("optimize %s: compaction left for the next run (%s)", ref, type(exc).__name__)
+            totals["compactions_deferred"] += 1
+            continue
+        removed = int(result.select("metrics.numFilesRemoved").first()[0] or 0)
+        log.info("optimize %s: %d partitions, %d small files compacted", ref, len(partitions), removed)
+        totals["compacted_partitions"] += len(partitions)
+        totals["compacted_files_removed"] += removed
     return totals
 
 
