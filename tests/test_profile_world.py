@@ -168,7 +168,7 @@ def test_long_form_and_catalog_agree_with_the_profile(profiled):
     long = lake.read(lake.ref("gold", "user_tags")).where(at)
     profile = profiled["profile"]
     non_null = sum(1 for r in profile.values() for t in catalogue.tags if r[t.name] is not None)
-    assert long.count() == non_null
+    assert long.count() == non_null == profiled["result"].tag_values
     some = next(iter(profile))
     values = {r["tag"]: r["value"] for r in long.where(F.col("user_id") == some).collect()}
     assert values["top_categories_3"] == json.dumps(profile[some]["top_categories_3"], separators=(",", ":"))

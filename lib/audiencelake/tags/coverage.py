@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 from pyspark.sql import DataFrame, Window
@@ -12,6 +13,13 @@ from audiencelake.contracts import contract
 from audiencelake.tags.definitions import NUMERIC_TYPES, Catalogue, Tag
 
 TOP_VALUES = 5
+
+
+@dataclass(frozen=True)
+class Coverage:
+    frame: DataFrame  # the catalogue rows of the date, one per tag
+    users: int  # rows of the profile
+    values: int  # its non-null tag values: the rows of its long form (gold.user_tags)
 
 
 def _stats(profile: DataFrame, catalogue: Catalogue) -> dict:
@@ -45,8 +53,8 @@ def _definition(tag: Tag) -> str:
 
 def tag_catalog(
     profile: DataFrame, long_tags: DataFrame, catalogue: Catalogue, details: dict[str, dict], as_of: date
-) -> DataFrame:
-    """The catalogue rows of one as-of date (one per tag)."""
+) -> Coverage:
+    """The catalogue rows of one as-of date (one per tag), and the counts of users and values they were made of."""
     stats = _stats(profile, catalogue)
     users = int(stats["__users"])
     tops = _top_values(long_tags, catalogue, users)
@@ -60,4 +68,5 @@ def tag_catalog(
             stats.get(f"hi{i}") if numeric else None, None if numeric else tops.get(t.name),
             json.dumps(details[t.name]) if t.name in details else None, as_of,
         ))  # fmt: skip
-    return profile.sparkSession.createDataFrame(rows, contract("tag_catalog").table_schema())
+    frame = profile.sparkSession.createDataFrame(rows, contract("tag_catalog").table_schema())
+    return Coverage(frame, users, sum(int(stats[f"n{i}"]) for i in range(len(catalogue.tags))))

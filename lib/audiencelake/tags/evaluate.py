@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.contracts import spark_type
 from audiencelake.errors import ConfigError
 from audiencelake.tags.compile import part_name, run_params
-from audiencelake.tags.definitions import Catalogue, Tag
+from audiencelake.tags.definitions import Catalogue, Tag, dependencies
 
 ZERO_WHEN_ABSENT = {"count", "count_distinct", "sum"}  # a user without rows has 0 of these, not null
 NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -61,40 +61,62 @@ class Evaluator:
         k = tag.k or 1
         return f"try_element_at({ranked}, 1)" if k == 1 else f"slice({ranked}, 1, {k})"
 
-    def score(self, frame: DataFrame, tag: Tag) -> tuple[DataFrame, dict]:
-        """Bin `score.of` into `bins` quantiles of the population (`score.among`), 1 = lowest unless reversed."""
+    def cut_points(self, frame: DataFrame, tags: list[Tag]) -> dict[str, list[float]]:
+        """The quantile cut points of each score tag's `score.of` among its population (`score.among`), all in one
+        aggregation: `percentile_approx` skips nulls, so each tag's column is null outside its population."""
+        aggs = []
+        for i, tag in enumerate(tags):
+            s = tag.score
+            eligible = F.col(s.of).isNotNull() & (F.expr(self.sql(s.among)) if s.among else F.lit(True))
+            probs = [j / s.bins for j in range(1, s.bins)]
+            aggs.append(F.percentile_approx(F.when(eligible, F.col(s.of).cast("double")), probs).alias(f"c{i}"))
+        row = frame.agg(*aggs).first()
+        return {tag.name: [float(c) for c in (row[f"c{i}"] or [])] for i, tag in enumerate(tags)}
+
+    def scored(self, tag: Tag, cuts: list[float]) -> Column:
+        """`score.of` binned at `cuts` into `bins` quantiles of the population (`score.among`), 1 = lowest unless
+        reversed; null outside the population or when it was empty."""
         s = tag.score
-        population = frame.where(F.col(s.of).isNotNull())
-        if s.among:
-            population = population.where(F.expr(self.sql(s.among)))
-        probs = [i / s.bins for i in range(1, s.bins)]
-        row = population.agg(F.percentile_approx(F.col(s.of).cast("double"), probs).alias("cuts")).first()
-        cuts = [float(c) for c in (row["cuts"] or [])]
         value = F.col(s.of).cast("double")
         above = [F.when(value > c if s.higher_is_better else value < c, 1).otherwise(0) for c in cuts]
-        scored = F.lit(1) + sum(above, F.lit(0))
         eligible = F.col(s.of).isNotNull() & (F.expr(self.sql(s.among)) if s.among else F.lit(True))
-        result = F.when(eligible & F.lit(bool(cuts)), scored)
-        return frame.withColumn(tag.name, result), {"cut_points": cuts, "higher_is_better": s.higher_is_better}
+        return F.when(eligible & F.lit(bool(cuts)), F.lit(1) + sum(above, F.lit(0)))
 
     def evaluate(self, aggregates: DataFrame) -> Evaluated:
         """All tags as typed columns beside `user_id`, in the catalogue's file order.
 
+        Tags are evaluated in waves: every tag whose inputs are ready, then the cut points of every score whose
+        inputs are ready in one aggregation (one Spark job per wave of scores, not one per score).
+
         Raises:
             ConfigError: a tag's definition yields a value that cannot be its declared `type`.
         """
-        frame, details = aggregates, {}
-        for tag in self.catalogue.evaluation_order():
-            if tag.mechanism == "score":
-                frame, details[tag.name] = self.score(frame, tag)
+        frame, details, done = aggregates, {}, set()
+        pending = self.catalogue.evaluation_order()
+        while pending:
+            ready = [t for t in pending if dependencies(t, self.catalogue.parsed) <= done]
+            if not ready:  # the loader orders the tags and refuses cycles
+                raise AssertionError(f"tags {[t.name for t in pending]} wait on each other")
+            plain = [t for t in ready if t.mechanism != "score"]
+            scores = [] if plain else [t for t in ready if t.mechanism == "score"]
+            if plain:  # one projection per wave: a plan analysed once, not twice per tag
+                frame = frame.withColumns({t.name: F.expr(self.column_sql(t)) for t in plain})
             else:
-                frame = frame.withColumn(tag.name, F.expr(self.column_sql(tag)))
-            frame = frame.withColumn(tag.name, self.typed(frame, tag))
+                cuts = self.cut_points(frame, scores)
+                for tag in scores:
+                    details[tag.name] = {"cut_points": cuts[tag.name], "higher_is_better": tag.score.higher_is_better}
+                frame = frame.withColumns({t.name: self.scored(t, cuts[t.name]) for t in scores})
+            wave = plain or scores
+            schema = frame.schema
+            frame = frame.withColumns({t.name: self.typed(schema, t) for t in wave})
+            done.update(t.name for t in wave)
+            pending = [t for t in pending if t.name not in done]
         names = ["user_id", *(t.name for t in self.catalogue.tags)]
         return Evaluated(frame.select(*names), details)
 
-    def typed(self, frame: DataFrame, tag: Tag):
-        have, want = frame.schema[tag.name].dataType, spark_type(tag.type)
+    def typed(self, schema: T.StructType, tag: Tag) -> Column:
+        """The tag's column cast to its declared type (`schema`: the frame's, holding the tag's column)."""
+        have, want = schema[tag.name].dataType, spark_type(tag.type)
         compatible = (
             have.simpleString() == want.simpleString()
             or isinstance(have, T.NullType)

@@ -1,8 +1,10 @@
 """The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
 
-Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are written to a work table (one
-per as-of date, replaced by each run for that date) so that computing population cut points and the outputs reads
-that small table, never silver again.
+Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are kept in the session
+(memory and disk, recomputed from silver if an executor is lost) so that computing population cut points and the
+outputs read them, never silver again. (Before, they were written to a Delta work table per as-of date: a commit
+and a table per date for what one run reads; such tables left by earlier versions stay until removed, and
+erasure still covers them.)
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import date
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.lake import WORK, Lake, check_schema
+from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
@@ -25,7 +28,6 @@ from audiencelake.tags.evaluate import Evaluator
 from audiencelake.tags.loader import load_catalogue
 
 log = logging.getLogger("audiencelake.tags")
-WORK_TABLE = "profile_aggregates"
 STAGE = "profile"
 OUTPUTS = ("user_profile", "user_tags", "tag_catalog")
 
@@ -75,19 +77,27 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
-    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
-    lake.overwrite(aggregate_all(lake, catalogue, as_of), work)  # the only read of silver
-    profile, details = _evaluated(catalogue, as_of, lake.read(work))
+    aggregates = aggregate_all(lake, catalogue, as_of).persist(StorageLevel.MEMORY_AND_DISK)  # silver's one read
+    try:
+        return _write_profile(lake, run, catalogue, inputs, aggregates)
+    finally:
+        aggregates.unpersist()
+
+
+def _write_profile(lake: Lake, run: Run, catalogue: Catalogue, inputs: dict, aggregates: DataFrame) -> ProfileResult:
+    """Evaluate the tags over the per-user `aggregates`, replace the date's partition of the three gold tables and
+    record the inputs they were built from."""
+    as_of = run.as_of
+    profile, details = _evaluated(catalogue, as_of, aggregates)
     condition = as_of_condition(as_of)
     profile_ref = lake.ref("gold", "user_profile")
     lake.replace_where(profile, profile_ref, condition, merge_schema=True)
     written = lake.read(profile_ref).where(condition)
     tags_ref = lake.ref("gold", "user_tags")
     lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
-    catalog = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
-    lake.replace_where(check_schema(catalog, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
-    users = written.count()
-    values = lake.read(tags_ref).where(condition).count()
+    coverage = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
+    lake.replace_where(check_schema(coverage.frame, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
+    users, values = coverage.users, coverage.values  # counted by the catalogue's pass over the written profile
     log.info("profile as of %s: %d users, %d tags, %d tag values", as_of, users, len(catalogue.tags), values)
     result = ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
     record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
@@ -97,8 +107,8 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
 def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None) -> DataFrame:
     """The profile as of `as_of` computed from silver as it is now (the rows `build_profile` writes for that date),
     without writing anything: how training reads the profiles of its earlier reference dates. The per-user
-    aggregates are kept in the session (`localCheckpoint`), not in the date's work table, so two trainings of one
-    date at once (a bundle's parallel tasks) never write the same table."""
+    aggregates are kept in the session (`localCheckpoint`): nothing is written, so two trainings of one date at once
+    (a bundle's parallel tasks) never write the same table."""
     catalogue = catalogue or catalogue_for(lake)
     return _evaluated(catalogue, as_of, aggregate_all(lake, catalogue, as_of).localCheckpoint())[0]
 
