@@ -55,7 +55,7 @@ def scanned_locations(spark: SparkSession, after: int) -> Counter:
         for node, path in nodes.items():
             if node not in inside:
                 counts[path] += 1
-            elif (key := (relations.get(inside[node], inside[node]), path)) not in cached_seen:
+            elif (key := (relations[inside[node]], path)) not in cached_seen:  # (KeyError: a plan format unknown)
                 cached_seen.add(key)
                 counts[path] += 1
     return counts

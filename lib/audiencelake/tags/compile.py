@@ -105,8 +105,11 @@ def _since(df: DataFrame, time: str, date_col: str | None, start: date) -> DataF
     return df.where(F.col(date_col) >= F.lit(start)) if date_col else df
 
 
-def source_rows(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
-    """The rows of a source a profile as of `as_of` may see, with its extra columns and the event age.
+def source_rows(
+    lake: Lake, catalogue: Catalogue, source: str, as_of: date, versions: dict[str, int | None] | None = None
+) -> DataFrame:
+    """The rows of a source a profile as of `as_of` may see, with its extra columns and the event age; read at its
+    Delta version in `versions` (silver table -> version) when given, else at the latest.
 
     The extra `columns` (which may look at other rows through window functions) are computed over the rows of the
     tags' longest window plus the source's `lookback_days`, then the rows are cut to that window: a row's value
@@ -114,7 +117,9 @@ def source_rows(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> D
     """
     src = catalogue.sources[source]
     compiler = SourceCompiler(catalogue, source, as_of)
-    df = lake.read(lake.ref("silver", src.table)).where(F.col(src.user).isNotNull())
+    ref, version = lake.ref("silver", src.table), (versions or {}).get(src.table)
+    df = lake.read(ref) if version is None else lake.read_version(ref, version)
+    df = df.where(F.col(src.user).isNotNull())
     if src.time is None:
         df = df.where(F.expr(compiler.sql(src.where))) if src.where else df
         for name, text in src.columns.items():
@@ -135,7 +140,9 @@ def source_rows(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> D
     return df.withColumn(AGE, (F.unix_micros(end) - F.unix_micros(F.col(src.time))) / 86_400_000_000.0)
 
 
-def aggregate_source(lake: Lake, catalogue: Catalogue, source: str, as_of: date) -> DataFrame:
+def aggregate_source(
+    lake: Lake, catalogue: Catalogue, source: str, as_of: date, versions: dict[str, int | None] | None = None
+) -> DataFrame:
     """ONE groupBy over the source, holding every tag (and `top` part) that reads it."""
     compiler = SourceCompiler(catalogue, source, as_of)
     cols: list[Column] = []
@@ -144,11 +151,14 @@ def aggregate_source(lake: Lake, catalogue: Catalogue, source: str, as_of: date)
             continue
         cols += compiler.attribute(tag) if tag.mechanism == "attribute" else compiler.aggregate(tag)
     user = catalogue.sources[source].user
-    return source_rows(lake, catalogue, source, as_of).groupBy(F.col(user).alias("user_id")).agg(*cols)
+    return source_rows(lake, catalogue, source, as_of, versions).groupBy(F.col(user).alias("user_id")).agg(*cols)
 
 
-def aggregate_all(lake: Lake, catalogue: Catalogue, as_of: date) -> DataFrame:
-    """Every source's aggregation, joined on `user_id` (a user seen by any source has a row)."""
+def aggregate_all(
+    lake: Lake, catalogue: Catalogue, as_of: date, versions: dict[str, int | None] | None = None
+) -> DataFrame:
+    """Every source's aggregation, joined on `user_id` (a user seen by any source has a row); `versions` pins the
+    silver tables' Delta versions (see `source_rows`)."""
     used = [s for s in catalogue.sources if any(s in t.sources for t in catalogue.tags)]
-    frames = [aggregate_source(lake, catalogue, s, as_of) for s in used]  # never empty: the loader checks
+    frames = [aggregate_source(lake, catalogue, s, as_of, versions) for s in used]  # never empty: the loader checks
     return reduce(lambda left, right: left.join(right, "user_id", "full"), frames)

@@ -1,10 +1,10 @@
 """The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
 
-Silver is read once per source (`compile.aggregate_all`); the per-user aggregates are kept in the session
-(memory and disk, recomputed from silver if an executor is lost) so that computing population cut points and the
-outputs read them, never silver again. (Before, they were written to a Delta work table per as-of date: a commit
-and a table per date for what one run reads; such tables left by earlier versions stay until removed, and
-erasure still covers them.)
+Silver is read once per source (`compile.aggregate_all`), at the Delta versions the run records; the per-user
+aggregates are kept in the session (memory and disk, recomputed from those versions if an executor is lost) so that
+computing population cut points and the outputs read them, never silver again. (Before, they were written to a
+Delta work table per as-of date: a commit and a table per date for what one run reads; such tables left by earlier
+versions stay until removed, and erasure still covers them.)
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
-    aggregates = aggregate_all(lake, catalogue, as_of).persist(StorageLevel.MEMORY_AND_DISK)  # silver's one read
+    # silver's one read, at the versions recorded with the outputs (a recomputation after a lost cache block reads
+    # the same rows, whatever a stream appended since)
+    aggregates = aggregate_all(lake, catalogue, as_of, inputs["silver"]).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         return _write_profile(lake, run, catalogue, inputs, aggregates)
     finally:
