@@ -62,8 +62,7 @@ class Lake:
         return names + [(WORK, name) for name in self._work_tables()]
 
     def _work_tables(self) -> list[str]:
-        """Intermediate tables in the lake's `work` layer: no stage writes one now, but a lake from before may hold
-        the profile's aggregates per date (user ids with their aggregates), which erasure and optimize still cover."""
+        """The intermediate tables stages keep between runs (such as the profile's aggregates per date)."""
         if self.settings.lake.catalog:
             schema = f"{self.settings.lake.catalog}.{self.settings.lake.schemas.get(WORK, WORK)}"
             if not self.spark.catalog.databaseExists(schema):

@@ -1,10 +1,10 @@
 """The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
 
 Silver is read once per source (`compile.aggregate_all`), at the Delta versions the run records; the per-user
-aggregates are kept in the session (memory and disk, recomputed from those versions if an executor is lost) so that
-computing population cut points and the outputs read them, never silver again. (Before, they were written to a
-Delta work table per as-of date: a commit and a table per date for what one run reads; such tables left by earlier
-versions stay until removed, and erasure still covers them.)
+aggregates are written to a work table (one per as-of date, replaced by each run for that date) so that computing
+population cut points and the outputs read that small table, never silver again. (Persisting them in the session
+instead saves a commit, but changes the order of the rows in gold.user_profile, and k-means' initialisation in the
+segmentation model follows that order: the planted segments' recovery fell from at least 0.8 to 0.73 ARI.)
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake, check_schema
+from audiencelake.lake import WORK, Lake, check_schema
 from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
@@ -28,6 +27,7 @@ from audiencelake.tags.evaluate import Evaluator
 from audiencelake.tags.loader import load_catalogue
 
 log = logging.getLogger("audiencelake.tags")
+WORK_TABLE = "profile_aggregates"
 STAGE = "profile"
 OUTPUTS = ("user_profile", "user_tags", "tag_catalog")
 
@@ -77,13 +77,10 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
-    # silver's one read, at the versions recorded with the outputs (a recomputation after a lost cache block reads
-    # the same rows, whatever a stream appended since)
-    aggregates = aggregate_all(lake, catalogue, as_of, inputs["silver"]).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        return _write_profile(lake, run, catalogue, inputs, aggregates)
-    finally:
-        aggregates.unpersist()
+    work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
+    # silver's one read, at the versions recorded with the outputs (whatever a stream appended since)
+    lake.overwrite(aggregate_all(lake, catalogue, as_of, inputs["silver"]), work)
+    return _write_profile(lake, run, catalogue, inputs, lake.read(work))
 
 
 def _write_profile(lake: Lake, run: Run, catalogue: Catalogue, inputs: dict, aggregates: DataFrame) -> ProfileResult:
