@@ -67,9 +67,9 @@ class Evaluator:
         aggs = []
         for i, tag in enumerate(tags):
             s = tag.score
-            eligible = F.col(s.of).isNotNull() & (F.expr(self.sql(s.among)) if s.among else F.lit(True))
             probs = [j / s.bins for j in range(1, s.bins)]
-            aggs.append(F.percentile_approx(F.when(eligible, F.col(s.of).cast("double")), probs).alias(f"c{i}"))
+            value = F.when(self.population(tag), F.col(s.of).cast("double"))
+            aggs.append(F.percentile_approx(value, probs).alias(f"c{i}"))
         row = frame.agg(*aggs).first()
         return {tag.name: [float(c) for c in (row[f"c{i}"] or [])] for i, tag in enumerate(tags)}
 
@@ -79,8 +79,12 @@ class Evaluator:
         s = tag.score
         value = F.col(s.of).cast("double")
         above = [F.when(value > c if s.higher_is_better else value < c, 1).otherwise(0) for c in cuts]
-        eligible = F.col(s.of).isNotNull() & (F.expr(self.sql(s.among)) if s.among else F.lit(True))
-        return F.when(eligible & F.lit(bool(cuts)), F.lit(1) + sum(above, F.lit(0)))
+        return F.when(self.population(tag) & F.lit(bool(cuts)), F.lit(1) + sum(above, F.lit(0)))
+
+    def population(self, tag: Tag) -> Column:
+        """Whether a row is in a score tag's population: `score.of` is known and `score.among` holds."""
+        s = tag.score
+        return F.col(s.of).isNotNull() & (F.expr(self.sql(s.among)) if s.among else F.lit(True))
 
     def evaluate(self, aggregates: DataFrame) -> Evaluated:
         """All tags as typed columns beside `user_id`, in the catalogue's file order.
