@@ -69,7 +69,7 @@ def _graph(lake: Lake, run_id: str, rebuild: bool = False):
     settings = load_settings("local", [f"lake.root={lake.settings.lake_root}", f"identity.rebuild={rebuild}"])
     graph = IdentityGraph(Lake(lake.spark, settings), Run.create(run_id=run_id))
     stats = graph.update()
-    print(f"    {run_id} steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in graph.timings.items()), flush=True)
+    print(f"    {run_id} steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in graph.steps.seconds.items()), flush=True)
     return stats
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import re
@@ -79,6 +80,23 @@ class PeakMemory:
         self._sample()
 
 
+class StepSeconds(logging.Handler):
+    """Collects the steps a stage logs through `audiencelake.progress.Steps` (its records carry `step`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if step := getattr(record, "step", None):
+            label, name, seconds = step
+            self.seen[f"{label}.{name}"] = round(seconds, 2)
+
+    def take(self) -> dict[str, float]:
+        seen, self.seen = self.seen, {}
+        return seen
+
+
 def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
     """Every stage on a fresh lake holding a world of `users`; per stage: seconds and peak memory, and for the
     stages with a plain-Spark baseline (benchmarks/baselines.py) its seconds, run right after the stage."""
@@ -89,12 +107,17 @@ def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
     # the world ends on DEFAULT_END: the run is as of that day (as of today, every customer would look churned)
     ctx = StageContext(lake, Run.create(as_of=DEFAULT_END), {"users": users, "days": days, "seed": seed})
     plain = baselines(lake, ctx.run, root / "baselines")
-    stages = {}
+    stages, steps = {}, StepSeconds()
+    logger = logging.getLogger("audiencelake")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(steps)
     for s in ordered():
         spark.sparkContext.setLocalProperty(LABEL, f"{users} users: {s.name}")
         with PeakMemory(spark) as memory:
             run_stage(s.name, ctx)
         stages[s.name] = {"seconds": round(ctx.seconds[s.name], 2), **{k: round(v) for k, v in memory.peak.items()}}
+        if seen := steps.take():
+            stages[s.name]["steps"] = seen
         if s.name in plain:
             spark.sparkContext.setLocalProperty(LABEL, f"{users} users: baseline {s.name}")
             _, seconds = timed(plain[s.name])
@@ -102,6 +125,7 @@ def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
                                "x_baseline": round(ctx.seconds[s.name] / seconds, 2)}  # fmt: skip
         print(f"  {users} users: {s.name} {stages[s.name]}", flush=True)
     spark.sparkContext.setLocalProperty(LABEL, None)
+    logger.removeHandler(steps)
     events = lake.read(lake.ref("silver", "clickstream_events")).count()
     for row in stages.values():
         row["events_per_s"] = round(events / row["seconds"]) if row["seconds"] else None
@@ -141,6 +165,25 @@ def targets(result: dict) -> list[str]:
     return out
 
 
+def steps_table(sizes: list[dict]) -> list[str]:
+    """Markdown rows: the seconds of each step a stage logs (`Steps`) at every size, beside the stage's total and its
+    plain-Spark baseline, so the steps that grow with the data stand apart from those that do not."""
+    named = [n for n in sizes[-1]["stages"] if sizes[-1]["stages"][n].get("steps")]
+    if not named:
+        return []
+    lines = ["", "## Steps of the stages that log them: seconds at each size", "",
+             "| stage: step | " + " | ".join(f"{s['events']:,} events" for s in sizes) + " |",
+             "|" + "---|" * (len(sizes) + 1)]  # fmt: skip
+    for name in named:
+        rows = {f"{name}: {step.partition('.')[2]}": [s["stages"][name].get("steps", {}).get(step) for s in sizes]
+                for step in sizes[-1]["stages"][name]["steps"]}  # fmt: skip
+        rows[f"{name}: **stage total**"] = [s["stages"][name]["seconds"] for s in sizes]
+        rows[f"{name}: *plain-Spark baseline*"] = [s["stages"][name].get("baseline_seconds") for s in sizes]
+        for label, cells in rows.items():
+            lines.append(f"| {label} | " + " | ".join("-" if c is None else f"{c:.1f}" for c in cells) + " |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     sizes, slopes, last = result["sizes"], result["exponents"], last_step_exponents(result["sizes"])
     head = ("| stage | " + " | ".join(f"{s['events']:,} events: s (events/s, heap MB)" for s in sizes)
@@ -165,6 +208,7 @@ def markdown(result: dict) -> str:
         cells = [f"{s['stages'][name]['seconds']:.1f} / {s['stages'][name]['baseline_seconds']:.1f} = "
                  f"{s['stages'][name]['x_baseline']:.2f}" for s in sizes]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += steps_table(sizes)
     largest = sizes[-1]
     lines += ["", "## Targets (issue 9)", "", *targets(result), ""]
     lines += [

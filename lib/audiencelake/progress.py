@@ -53,3 +53,20 @@ def heartbeat(spark: SparkSession | None, label: str, every: float = 30.0) -> It
     finally:
         done.set()
         thread.join()
+
+
+class Steps:
+    """Seconds per named step of one piece of work (`with steps("name"): ...`), accumulated per name and logged as
+    `<label> step <name>: <s> s`; the log record carries `step=(label, name, seconds)` for benchmarks to collect."""
+
+    def __init__(self, label: str, logger: logging.Logger = log) -> None:
+        self.label, self.logger = label, logger
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        self.logger.info("%s step %s: %.1f s", self.label, name, self.seconds[name],
+                         extra={"step": (self.label, name, self.seconds[name])})  # fmt: skip

@@ -10,8 +10,6 @@ next, the high-water mark last, so a re-run after a crash reads the same rows ag
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +23,7 @@ from audiencelake.identity.graph_writes import SOURCES, GraphWrites
 from audiencelake.identity.match_edges import MatchEdges
 from audiencelake.identity.persons import assign_ids
 from audiencelake.lake import Lake, check_schema
+from audiencelake.progress import Steps
 from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
@@ -53,14 +52,7 @@ class IdentityGraph(MatchEdges, GraphWrites):
                      ("edges", "nodes", "persons", "changes", "runs", "match_model")}  # fmt: skip
         self.map_ref = lake.ref("ops", "identity_map")
         self.relabelled: dict[str, int] = {}  # silver table -> rows given another user_id by the last update
-        self.timings: dict[str, float] = {}  # seconds per step of the last update, for logs and benchmarks
-
-    @contextmanager
-    def _step(self, name: str):
-        start = time.perf_counter()
-        yield
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-        log.info("identity step %s: %.1f s", name, self.timings[name])
+        self.steps = Steps("identity", log)  # seconds per step of this graph's updates, for logs and benchmarks
 
     # ---- state -------------------------------------------------------------------------------------------------
     def _table(self, name: str) -> DataFrame:
@@ -95,7 +87,7 @@ class IdentityGraph(MatchEdges, GraphWrites):
             persons, shared = self._person_counts()
             return GraphStats(mode, 0, 0, 0, persons, 0, 0, shared)
 
-        with self._step("edges"):
+        with self.steps("edges"):
             click_pairs = E.clickstream_pairs(reads["clickstream_events"])
             crm_pairs = E.crm_pairs(reads["crm_profiles"])
             changed_customers = reads["crm_profiles"].select(F.concat(F.lit("c:"), "customer_id").alias("node"))
@@ -115,10 +107,10 @@ class IdentityGraph(MatchEdges, GraphWrites):
                 dropped = self._drop_superseded(changed_customers)
                 self._merge_edges(deterministic)
                 touched = self._endpoints(deterministic).unionByName(sightings.select("node")).unionByName(dropped)
-        with self._step("nodes"):
+        with self.steps("nodes"):
             nodes = self._update_nodes(sightings, touched)
         # probabilistic edges last: the matcher ignores emails and phones of more customers than the evidence limit
-        with self._step("matching"):
+        with self.steps("matching"):
             matches = self._match_edges(reads["crm_profiles"], nodes, full).withColumn("updated_run", run_id)
             matches = matches.localCheckpoint()
             if matches.limit(1).count():
@@ -127,11 +119,11 @@ class IdentityGraph(MatchEdges, GraphWrites):
                 self._merge_edges(matches)
             if touched is not None:
                 touched = touched.unionByName(self._endpoints(matches)).distinct().localCheckpoint()
-        with self._step("components"):
+        with self.steps("components"):
             scope_nodes, scope_edges, old = self._scope(nodes, touched, previous)
             components = connected_components(scope_edges, settings.max_iterations)
             components = components.select("node", "component").localCheckpoint()
-        with self._step("ids"):
+        with self.steps("ids"):
             # materialised once: assign_ids' four outputs each read them
             anchors = self._table("persons").where(F.col("status") == "active").select("user_id", "anchor")
             anchors = anchors.localCheckpoint()
@@ -141,9 +133,9 @@ class IdentityGraph(MatchEdges, GraphWrites):
             changes = result.changes.localCheckpoint()
             self._write_persons(result.issued.localCheckpoint(), result.retired.localCheckpoint())
             self._write_changes(changes)
-        with self._step("map"):
+        with self.steps("map"):
             self._write_map(assigned, nodes, full)
-        with self._step("relabel"):
+        with self.steps("relabel"):
             self._relabel_events(old, assigned, None if full else marks.get("clickstream_events"), previous is None)
             self._relabel_customers(old, assigned, full)
         self._record_runs(mode, marks, counts, new_edges, newest)

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
 from audiencelake.lake import WORK, Lake, check_schema
+from audiencelake.progress import Steps
 from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
@@ -78,28 +79,34 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
     work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
-    # silver's one read, at the versions recorded with the outputs (whatever a stream appended since)
-    lake.overwrite(aggregate_all(lake, catalogue, as_of, inputs["silver"]), work)
-    return _write_profile(lake, run, catalogue, inputs, lake.read(work))
+    steps = Steps("profile", log)  # the aggregation (silver's one read) against the rest, for benchmarks
+    with steps("aggregation"):  # silver read at the versions recorded with the outputs (whatever a stream appended)
+        lake.overwrite(aggregate_all(lake, catalogue, as_of, inputs["silver"]), work)
+    return _write_profile(lake, run, catalogue, inputs, lake.read(work), steps)
 
 
-def _write_profile(lake: Lake, run: Run, catalogue: Catalogue, inputs: dict, aggregates: DataFrame) -> ProfileResult:
+def _write_profile(
+    lake: Lake, run: Run, catalogue: Catalogue, inputs: dict, aggregates: DataFrame, steps: Steps
+) -> ProfileResult:
     """Evaluate the tags over the per-user `aggregates`, replace the date's partition of the three gold tables and
     record the inputs they were built from."""
     as_of = run.as_of
-    profile, details = _evaluated(catalogue, as_of, aggregates)
     condition = as_of_condition(as_of)
-    profile_ref = lake.ref("gold", "user_profile")
-    lake.replace_where(profile, profile_ref, condition, merge_schema=True)
+    profile_ref, tags_ref = lake.ref("gold", "user_profile"), lake.ref("gold", "user_tags")
+    with steps("user_profile"):  # the tags evaluated and written
+        profile, details = _evaluated(catalogue, as_of, aggregates)
+        lake.replace_where(profile, profile_ref, condition, merge_schema=True)
     written = lake.read(profile_ref).where(condition)
-    tags_ref = lake.ref("gold", "user_tags")
-    lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
-    coverage = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
-    lake.replace_where(check_schema(coverage.frame, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
+    with steps("user_tags"):
+        lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
+    with steps("tag_catalog"):
+        coverage = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
+        lake.replace_where(check_schema(coverage.frame, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
     users, values = coverage.users, coverage.values  # counted by the catalogue's pass over the written profile
     log.info("profile as of %s: %d users, %d tags, %d tag values", as_of, users, len(catalogue.tags), values)
     result = ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
-    record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
+    with steps("record"):
+        record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
     return result
 
 
