@@ -1,21 +1,28 @@
-"""Charts drawn with matplotlib (headless): the figures MLflow runs log and the HTML report embeds as SVG."""
+"""Charts drawn with matplotlib (headless): the figures MLflow runs log and the HTML report embeds as SVG.
+
+Figures are made as `Figure` objects, not through pyplot, whose figure registry is global: stages that run at once
+(driver threads, `pipeline.parallel_stages`) draw their training plots without sharing it, and nothing needs closing.
+"""
 
 from __future__ import annotations
 
 import io
 
 import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+matplotlib.rcParams.update({"svg.fonttype": "none", "axes.spines.top": False, "axes.spines.right": False})
 
-plt.rcParams.update({"svg.fonttype": "none", "axes.spines.top": False, "axes.spines.right": False})
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
 
 
 def line(title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list, list]]) -> Figure:
     """One line per series: label -> (xs, ys)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure(6, 4)
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o" if len(xs) <= 20 else None, label=label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -31,7 +38,7 @@ def bars(
 ) -> Figure:
     """Grouped (or stacked) bars: one group per label, one bar per series."""
     bars_per_group = 1 if stacked else max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels) * bars_per_group), 4))
+    fig, ax = _figure(max(6, 0.6 * len(labels) * bars_per_group), 4)
     width = 0.8 if stacked else 0.8 / max(1, len(series))
     bottom = [0.0] * len(labels)
     for i, (label, values) in enumerate(series.items()):
@@ -50,7 +57,7 @@ def bars(
 
 def hbars(title: str, xlabel: str, labels: list[str], values: list[float]) -> Figure:
     """Horizontal bars, first label on top (long label lists: tags, quarantine reasons)."""
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(labels) + 1)))
+    fig, ax = _figure(7, max(2.5, 0.22 * len(labels) + 1))
     ax.barh(range(len(labels)), values)
     ax.set_yticks(range(len(labels)), labels, fontsize=8 if len(labels) > 20 else 10)
     ax.invert_yaxis()
@@ -61,7 +68,7 @@ def hbars(title: str, xlabel: str, labels: list[str], values: list[float]) -> Fi
 
 def heatmap(title: str, xlabel: str, ylabel: str, xs: list, ys: list, cells: list[list[float]]) -> Figure:
     """A grid of values (rows `ys`, columns `xs`), each cell labelled with its value."""
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(xs) + 2), max(4, 0.6 * len(ys) + 1.5)))
+    fig, ax = _figure(max(5, 0.9 * len(xs) + 2), max(4, 0.6 * len(ys) + 1.5))
     image = ax.imshow(cells, cmap="Blues", aspect="auto")
     crowded = len(xs) > 5 or max((len(str(x)) for x in xs), default=0) > 6
     ax.set_xticks(
@@ -82,7 +89,7 @@ def intervals(
     title: str, xlabel: str, labels: list[str], points: list[float], lows: list[float], highs: list[float]
 ) -> Figure:
     """Point estimates with their confidence intervals, one row per label, and a line at zero."""
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.45 * len(labels) + 1.2)))
+    fig, ax = _figure(7, max(2.5, 0.45 * len(labels) + 1.2))
     ys = list(range(len(labels)))
     errors = [
         [p - lo for p, lo in zip(points, lows, strict=True)],
@@ -98,9 +105,8 @@ def intervals(
 
 
 def svg(fig: Figure) -> str:
-    """The figure as an inline `<svg>` element (no XML prolog), closing the figure."""
+    """The figure as an inline `<svg>` element (no XML prolog)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
-    plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]

@@ -68,7 +68,7 @@ def run(
         ctx = context(env, as_of, run_id, sets)
         counts = run_pipeline(ctx, start, stop)
     typer.echo(lake_summary(ctx.lake))
-    typer.echo("\n" + stage_table(counts, ctx.seconds))
+    typer.echo("\n" + stage_table(counts, ctx.seconds, ctx.elapsed))
 
 
 @app.command()
@@ -175,7 +175,7 @@ def demo(
     typer.echo("\n" + audiences_table(ctx.lake, ctx.run.run_id))
     results = ctx.lake.read(ctx.lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
     typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
-    typer.echo("\n" + stage_table(counts, ctx.seconds))
+    typer.echo("\n" + stage_table(counts, ctx.seconds, ctx.elapsed))
     typer.echo(f"\nreport: {write_report(ctx.lake, ctx.run.run_id)}")
     typer.echo(f"planted truth: {Path(settings.landing_root).parent / 'truth'}")
     typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")

@@ -118,6 +118,16 @@ class StreamSettings(_Strict):
     max_files_per_trigger: int = Field(default=50, ge=1)
 
 
+class PipelineSettings(_Strict):
+    """How `audiencelake run` and `demo` walk the stages."""
+
+    parallel_stages: int = Field(
+        default=1,
+        ge=1,
+        description="stages run at once (driver threads) once the stages they depend on are done; 1: one at a time",
+    )
+
+
 class SourceSettings(_Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
@@ -142,6 +152,7 @@ class Settings(_Strict):
     models: ModelSettings = Field(default_factory=ModelSettings)
     activation: ActivationSettings = Field(default_factory=ActivationSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 

@@ -81,7 +81,7 @@ def optimize(ctx: StageContext) -> dict:
     return optimize_tables(ctx.lake, ctx.run)
 
 
-@stage("profile", depends_on=("quality",))
+@stage("profile", depends_on=("optimize",))  # reads silver as optimize leaves it: the versions it records stay
 def profile(ctx: StageContext) -> dict:
     """Compute every tag of conf/tags.yaml as of the run date into gold.user_profile, user_tags and tag_catalog."""
     return asdict(build_profile(ctx.lake, ctx.run))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import mlflow
 
 from audiencelake import charts
@@ -12,11 +11,9 @@ def log_line(name: str, title: str, xlabel: str, ylabel: str, series: dict[str, 
     """Log a line chart (one line per series: label -> (xs, ys)) as `<name>.png` in the active MLflow run."""
     fig = charts.line(title, xlabel, ylabel, series)
     mlflow.log_figure(fig, f"{name}.png")
-    plt.close(fig)
 
 
 def log_bars(name: str, title: str, xlabel: str, ylabel: str, labels: list[str], series: dict[str, list]) -> None:
     """Log a grouped bar chart (one bar group per label) as `<name>.png`."""
     fig = charts.bars(title, xlabel, ylabel, labels, series)
     mlflow.log_figure(fig, f"{name}.png")
-    plt.close(fig)

@@ -8,10 +8,12 @@ Catalog the registered names are `<catalog>.models.<model>`).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import mlflow
+from mlflow import MlflowClient
 
 from audiencelake.config import Settings
 from audiencelake.lake import Lake
@@ -28,12 +30,26 @@ def tracking_uri(settings: Settings) -> str:
 
 
 def configure(settings: Settings) -> None:
-    """Point MLflow at the configured tracking and registry stores (creating a local SQLite file's folder)."""
+    """Point MLflow at the configured tracking and registry stores (creating a local SQLite file's folder). A SQLite
+    store is opened the first time in a process: a new file gets its tables then, from one thread, not from two
+    stages training at once (driver threads) that would both find it empty."""
     uri = tracking_uri(settings)
-    if uri.startswith(SQLITE):
-        os.makedirs(os.path.dirname(uri[len(SQLITE) :]), exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(settings.mlflow.registry_uri or uri)
+    registry = settings.mlflow.registry_uri or uri
+    with _OPENING:
+        if uri.startswith(SQLITE):
+            os.makedirs(os.path.dirname(uri[len(SQLITE) :]), exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(registry)
+        if uri.startswith(SQLITE) and (uri, registry) not in _OPENED:  # (a server or Databricks makes its own)
+            client = MlflowClient(uri, registry)
+            client.search_experiments(max_results=1)
+            if registry.startswith(SQLITE):
+                client.search_registered_models(max_results=1)
+            _OPENED.add((uri, registry))
+
+
+_OPENING = threading.Lock()
+_OPENED: set[tuple[str, str]] = set()
 
 
 def registered_name(lake: Lake, model: str) -> str:
@@ -43,23 +59,24 @@ def registered_name(lake: Lake, model: str) -> str:
 
 
 def experiment(lake: Lake, model: str) -> str:
-    """Create (once) and select the model's experiment; local artifacts go under the lake folder."""
+    """The id of the model's experiment, created once; local artifacts go under the lake folder. Not made MLflow's
+    active experiment, which is one per process: stages that train at once (driver threads) name theirs per run."""
     configure(lake.settings)
     name = f"/audiencelake/{model}"
-    if mlflow.get_experiment_by_name(name) is None:
-        location = None
-        if tracking_uri(lake.settings).startswith(SQLITE):
-            location = f"{lake.settings.lake_root}/mlflow-artifacts/{model}"
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
-    return name
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if tracking_uri(lake.settings).startswith(SQLITE):
+        location = f"{lake.settings.lake_root}/mlflow-artifacts/{model}"
+    return mlflow.create_experiment(name, artifact_location=location)
 
 
 @contextmanager
 def training_run(lake: Lake, model: str, run: Run, params: dict) -> Iterator[mlflow.ActiveRun]:
-    """An MLflow run for training `model` in the pipeline run `run`, with its params logged."""
-    experiment(lake, model)
-    with mlflow.start_run(run_name=f"{model}-{run.run_id}") as active:
+    """An MLflow run for training `model` in the pipeline run `run`, with its params logged (the active run is this
+    thread's)."""
+    with mlflow.start_run(experiment_id=experiment(lake, model), run_name=f"{model}-{run.run_id}") as active:
         mlflow.set_tags({"audiencelake.run_id": run.run_id, "audiencelake.as_of": run.as_of.isoformat()})
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         yield active

@@ -10,14 +10,18 @@ from audiencelake.lake import Lake
 from audiencelake.report.summary import text_table
 
 
-def stage_table(counts: dict[str, dict], seconds: dict[str, float]) -> str:
-    """One line per stage run: seconds and the counts it reported."""
+def stage_table(counts: dict[str, dict], seconds: dict[str, float], elapsed: float | None = None) -> str:
+    """One line per stage run: seconds and the counts it reported; their total, and the stages' `elapsed` wall time
+    when some ran at once (then it is less than the total)."""
     rows = [
         (name, f"{seconds.get(name, 0.0):.1f}", ", ".join(f"{k}={v}" for k, v in c.items()) or "-")
         for name, c in counts.items()
     ]
     total = sum(seconds.get(name, 0.0) for name in counts)
-    return text_table([*rows, ("total", f"{total:.1f}", "")], ("stage", "seconds", "counts"))
+    rows.append(("total", f"{total:.1f}", ""))
+    if elapsed is not None and elapsed < total - 0.05:
+        rows.append(("elapsed", f"{elapsed:.1f}", "from the first stage's start to the last one's end"))
+    return text_table(rows, ("stage", "seconds", "counts"))
 
 
 def audiences_table(lake: Lake, run_id: str) -> str:

@@ -1,0 +1,83 @@
+"""`run_pipeline` with `pipeline.parallel_stages`: a stage starts once its dependencies are done, no more stages run
+at once than allowed, and a failure lets the running stages finish, starts no other and is raised. Fake stages in
+the real registry (a Spark session is needed for the threads' local properties)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from audiencelake import stages
+from audiencelake.errors import AudiencelakeError
+from audiencelake.lake import Lake
+from audiencelake.runs import Run
+from conftest import lake_settings
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    """Registers `a -> (b, c) -> d` in place of the real stages; returns the events they log (name, start or end)."""
+    events: list[tuple[str, str]] = []
+    meet = threading.Barrier(2, timeout=20)  # b and c each wait for the other: only stages run at once pass it
+    lock = threading.Lock()
+
+    def make(name: str, body=None):
+        def fn(ctx):
+            with lock:
+                events.append((name, "start"))
+            if body is not None:
+                body()
+            with lock:
+                events.append((name, "end"))
+            return {"stage": name}
+
+        fn.__doc__ = f"Fake stage {name}."
+        return fn
+
+    registry = {}
+    for name, deps in (("a", ()), ("b", ("a",)), ("c", ("a",)), ("d", ("b", "c"))):
+        registry[name] = stages.Stage(name, make(name, meet.wait if name in "bc" else None), deps, name)
+    monkeypatch.setattr(stages, "REGISTRY", registry)
+    monkeypatch.setattr(stages, "load_stages", lambda: None)
+    return events, registry, make
+
+
+def context(spark, tmp_path, workers: int) -> stages.StageContext:
+    lake = Lake(spark, lake_settings(tmp_path, f"pipeline.parallel_stages={workers}"))
+    return stages.StageContext(lake, Run.create(run_id="schedule"))
+
+
+def test_independent_stages_run_at_once_after_their_dependencies(spark, tmp_path, fake) -> None:
+    events, _, _ = fake
+    ctx = context(spark, tmp_path, 2)
+    counts = stages.run_pipeline(ctx)
+    assert list(counts) == ["a", "b", "c", "d"] and counts["d"] == {"stage": "d"}
+    at = {e: i for i, e in enumerate(events)}
+    assert at[("a", "end")] < min(at[("b", "start")], at[("c", "start")])  # after their dependency
+    assert max(at[("b", "end")], at[("c", "end")]) < at[("d", "start")]
+    assert max(at[("b", "start")], at[("c", "start")]) < min(at[("b", "end")], at[("c", "end")])  # at once
+    assert set(ctx.seconds) == {"a", "b", "c", "d"} and ctx.elapsed is not None
+
+
+def test_one_at_a_time_when_one_is_allowed(spark, tmp_path, fake) -> None:
+    events, registry, make = fake
+    registry["b"] = stages.Stage("b", make("b"), ("a",), "b")  # no barrier: c would wait for b forever
+    registry["c"] = stages.Stage("c", make("c"), ("a",), "c")
+    stages.run_pipeline(context(spark, tmp_path, 1))
+    assert events == [(n, e) for n in "abcd" for e in ("start", "end")]
+
+
+def test_a_failure_lets_the_running_stage_finish_and_starts_no_other(spark, tmp_path, fake) -> None:
+    events, registry, make = fake
+    c_started = threading.Event()
+
+    def fail():
+        c_started.wait(20)
+        raise AudiencelakeError("b: no input")
+
+    registry["b"] = stages.Stage("b", make("b", fail), ("a",), "b")
+    registry["c"] = stages.Stage("c", make("c", c_started.set), ("a",), "c")
+    with pytest.raises(AudiencelakeError, match="b: no input"):
+        stages.run_pipeline(context(spark, tmp_path, 2))
+    assert ("c", "end") in events and not any(name == "d" for name, _ in events)
