@@ -179,7 +179,28 @@ def test_long_form_and_catalog_agree_with_the_profile(profiled):
         row = catalog[tag.name]
         nulls = sum(1 for r in profile.values() if r[tag.name] is None) / len(profile)
         assert row["null_rate"] == pytest.approx(nulls), tag.name
+        present = [r[tag.name] for r in profile.values() if r[tag.name] is not None]
+        assert row["distinct_values"] == len({tuple(v) if isinstance(v, list) else v for v in present}), tag.name
         assert (row["kind"], row["owner"], row["value_type"]) == (tag.kind, tag.owner, tag.type)
+
+
+def test_a_computed_profile_has_the_built_rows_and_one_date_is_computed_once(profiled, world, monkeypatch):
+    """`compute_profile` (training's earlier dates) gives the rows `build_profile` wrote for the date; asked again
+    while silver is unchanged (churn's reference date is propensity's first snapshot), it reads silver no more."""
+    from audiencelake.tags import profile as module
+
+    monkeypatch.setattr(module, "_COMPUTED", {})
+    lake: Lake = profiled["lake"]
+
+    def rows(df) -> list[str]:
+        return sorted(json.dumps(r.asDict(), sort_keys=True, default=str) for r in df.collect())
+
+    before = last_execution_id(lake.spark)
+    first, second = rows(module.compute_profile(lake, AS_OF)), rows(module.compute_profile(lake, AS_OF))
+    scans = scanned_locations(lake.spark, before)
+    root = lake.settings.lake_root
+    assert {t: scans[f"{root}/silver/{t}"] for t in SILVER} == dict.fromkeys(SILVER, 1)
+    assert first == second == rows(lake.read(lake.ref("gold", "user_profile")).where(F.col("as_of") == AS_OF))
 
 
 def test_rerun_keeps_or_replaces_the_partition_with_the_same_rows(profiled):

@@ -9,7 +9,9 @@ test recovered the planted segments at 0.73 ARI instead of at least 0.8, so k-me
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -114,9 +116,31 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     """The profile as of `as_of` computed from silver as it is now (the rows `build_profile` writes for that date),
     without writing anything: how training reads the profiles of its earlier reference dates. The per-user
     aggregates are kept in the session (`localCheckpoint`): nothing is written, so two trainings of one date at once
-    (a bundle's parallel tasks) never write the same table."""
+    (a bundle's parallel tasks) never write the same table. Within one process they are computed once per date
+    and inputs (silver's versions, the catalogue, the library): churn's reference date is also propensity's first
+    snapshot, and the two may train at once."""
     catalogue = catalogue or catalogue_for(lake)
-    return _evaluated(catalogue, as_of, aggregate_all(lake, catalogue, as_of).localCheckpoint())[0]
+    inputs = profile_inputs(lake, catalogue)
+    key = (lake.spark.sparkContext.applicationId, lake.settings.lake_root, as_of,
+           json.dumps(inputs, sort_keys=True, default=str))  # fmt: skip
+    with _KEYS:
+        lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # a second thread asking for the same key waits for the first one's aggregates
+        aggregates = _COMPUTED.get(key)
+        if aggregates is None:
+            aggregates = aggregate_all(lake, catalogue, as_of, inputs["silver"]).localCheckpoint()
+            with _KEYS:
+                _COMPUTED[key] = aggregates
+                while len(_COMPUTED) > KEPT_PROFILES:  # the oldest go (the session frees their blocks)
+                    _KEY_LOCKS.pop(oldest := next(iter(_COMPUTED)), None)
+                    del _COMPUTED[oldest]
+    return _evaluated(catalogue, as_of, aggregates)[0]
+
+
+KEPT_PROFILES = 4  # computed profiles' aggregates kept per process (a training run asks for up to three dates)
+_COMPUTED: dict[tuple, DataFrame] = {}
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+_KEYS = threading.Lock()
 
 
 def _evaluated(catalogue: Catalogue, as_of: date, aggregates: DataFrame) -> tuple[DataFrame, dict]:
