@@ -33,8 +33,7 @@ def mean_log_likelihood(uri: str) -> float:
 
 
 def train_version(lake: Lake, params: btyd.BgNbd):
-    experiment(lake, "clv")
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment(lake, "clv")):
         info = mlflow.pyfunc.log_model(name="model", python_model=ClvModel(params, GG), pip_requirements=["numpy"])
         value = float(np.mean(btyd.bgnbd_log_likelihood(params, X, TX, T)))
         return register(lake, "clv", info.model_uri, "mean_log_likelihood", value, mean_log_likelihood)

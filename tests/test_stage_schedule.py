@@ -4,7 +4,10 @@ the real registry (a Spark session is needed for the threads' local properties).
 
 from __future__ import annotations
 
+import _thread
+import logging
 import threading
+import time
 
 import pytest
 
@@ -69,15 +72,58 @@ def test_one_at_a_time_when_one_is_allowed(spark, tmp_path, fake) -> None:
 
 
 def test_a_failure_lets_the_running_stage_finish_and_starts_no_other(spark, tmp_path, fake) -> None:
+    """b fails while c runs; c ends only once the scheduler has seen the failure, which makes e (after c alone)
+    ready: e must not start, and d (after b) cannot."""
     events, registry, make = fake
-    c_started = threading.Event()
+    c_started, failure_seen = threading.Event(), threading.Event()
 
     def fail():
         c_started.wait(20)
         raise AudiencelakeError("b: no input")
 
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("stage b failed"):
+                failure_seen.set()
+
     registry["b"] = stages.Stage("b", make("b", fail), ("a",), "b")
-    registry["c"] = stages.Stage("c", make("c", c_started.set), ("a",), "c")
-    with pytest.raises(AudiencelakeError, match="b: no input"):
+    registry["c"] = stages.Stage("c", make("c", lambda: (c_started.set(), failure_seen.wait(20))), ("a",), "c")
+    registry["e"] = stages.Stage("e", make("e"), ("c",), "e")
+    handler = Seen()
+    logging.getLogger("audiencelake.stages").addHandler(handler)
+    try:
+        with pytest.raises(AudiencelakeError, match="b: no input"):
+            stages.run_pipeline(context(spark, tmp_path, 2))
+    finally:
+        logging.getLogger("audiencelake.stages").removeHandler(handler)
+    assert failure_seen.is_set() and ("c", "end") in events
+    assert not any(name in "de" for name, _ in events)
+
+
+def test_an_interrupted_run_cancels_the_jobs_a_running_stage_starts_after_it(spark, tmp_path, fake) -> None:
+    """Ctrl-C while b and c run: c has finished, b is between two jobs; the job b starts next is cancelled (its
+    stage's job group), the run stops with KeyboardInterrupt instead of waiting for b's long job."""
+    events, registry, make = fake
+    interrupted = threading.Event()
+    outcome: list[str] = []
+
+    def long_job():
+        interrupted.wait(20)
+        time.sleep(0.5)  # driver-side work: no job of b's is running when the interrupt arrives
+        try:
+            spark.sparkContext.parallelize(range(2), 2).foreach(lambda _: time.sleep(120))
+            outcome.append("finished")
+        except Exception as exc:  # the job cancelled
+            outcome.append("cancelled" if "cancel" in str(exc).lower() else str(exc)[:200])
+            raise
+
+    def interrupt():
+        _thread.interrupt_main()  # as Ctrl-C: the main thread raises once it runs again
+        interrupted.set()
+
+    registry["b"] = stages.Stage("b", make("b", long_job), ("a",), "b")
+    registry["c"] = stages.Stage("c", make("c", interrupt), ("a",), "c")
+    with pytest.raises(KeyboardInterrupt):
         stages.run_pipeline(context(spark, tmp_path, 2))
-    assert ("c", "end") in events and not any(name == "d" for name, _ in events)
+    assert outcome == ["cancelled"] and ("c", "end") in events and ("b", "end") not in events
+    assert not any(name == "d" for name, _ in events)

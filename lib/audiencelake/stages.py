@@ -130,23 +130,54 @@ def _run_stages(ctx: StageContext, stages: list[Stage], workers: int) -> dict[st
     counts: dict[str, dict] = {}
     running: dict[str, Future] = {}
     failure: BaseException | None = None
-    target = inheritable_thread_target(ctx.lake.spark)(run_stage)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:
-        while True:
-            ready = [n for n in names if n not in counts and n not in running and needs[n] <= counts.keys()]
-            for name in ready[: workers - len(running)] if failure is None else []:
-                running[name] = pool.submit(target, name, ctx)
-            if not running:
-                break
-            finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
-            for name in [n for n, f in running.items() if f in finished]:
-                try:
-                    counts[name] = running.pop(name).result()
-                except BaseException as exc:  # noqa: BLE001  (raised below, once the running stages are done)
-                    failure = failure or exc
+        try:
+            while True:
+                ready = [n for n in names if n not in counts and n not in running and needs[n] <= counts.keys()]
+                for name in ready[: workers - len(running)] if failure is None else []:
+                    running[name] = pool.submit(_in_thread(ctx, name), name, ctx)
+                if not running:
+                    break
+                finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
+                for name in [n for n, f in running.items() if f in finished]:
+                    try:
+                        counts[name] = running.pop(name).result()
+                    except BaseException as exc:  # noqa: BLE001  (raised below, once the running stages are done)
+                        log.error("stage %s failed: %s", name, exc)
+                        failure = failure or exc
+        except BaseException:  # Ctrl-C (or a kill signal turned into an exception) while stages run
+            _stop(ctx, running)
+            raise
     if failure is not None:
         raise failure
     return {name: counts[name] for name in names}
+
+
+def _in_thread(ctx: StageContext, name: str) -> Callable[[str, StageContext], dict[str, Any]]:
+    """`run_stage` for a driver thread: with a copy of this thread's Spark local properties of its own (two stages
+    sharing one would see each other's execution ids and job descriptions) and the stage's job group."""
+    spark = ctx.lake.spark
+
+    def target(stage_name: str, context: StageContext) -> dict[str, Any]:
+        spark.sparkContext.setJobGroup(_group(stage_name), f"stage {stage_name}", interruptOnCancel=True)
+        return run_stage(stage_name, context)
+
+    return inheritable_thread_target(spark)(target)  # copies the properties now, for this stage alone
+
+
+def _group(name: str) -> str:
+    return f"audiencelake stage {name}"
+
+
+def _stop(ctx: StageContext, running: dict[str, Future]) -> None:
+    """Cancel the running stages' Spark jobs until each stage has ended (a stage between two jobs starts its next
+    one, which is cancelled in turn), so an interrupted run stops within a job's cancellation, not a stage's end."""
+    log.warning("interrupted: stopping %s", ", ".join(running) or "nothing")
+    sc = ctx.lake.spark.sparkContext
+    while any(not f.done() for f in running.values()):
+        for name in running:
+            sc.cancelJobGroup(_group(name))
+        wait(running.values(), timeout=0.5)
 
 
 def load_stages() -> None:

@@ -23,4 +23,7 @@ def map_parallel(spark: SparkSession, work: Callable[[T], R], items: Sequence[T]
     if workers <= 1 or len(items) <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(inheritable_thread_target(spark)(work), items))
+        # wrapped per item: each thread gets its own copy of the local properties (one shared copy would carry
+        # one thread's SQL execution id and job description into the other's queries)
+        futures = [pool.submit(inheritable_thread_target(spark)(work), item) for item in items]
+        return [f.result() for f in futures]

@@ -121,7 +121,7 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     snapshot, and the two may train at once."""
     catalogue = catalogue or catalogue_for(lake)
     inputs = profile_inputs(lake, catalogue)
-    key = (lake.spark.sparkContext.applicationId, lake.settings.lake_root, as_of,
+    key = (lake.spark.sparkContext.applicationId, lake.ref("silver", "").location, as_of,
            json.dumps(inputs, sort_keys=True, default=str))  # fmt: skip
     with _KEYS:
         lock = _KEY_LOCKS.setdefault(key, threading.Lock())
@@ -132,8 +132,8 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
             with _KEYS:
                 _COMPUTED[key] = aggregates
                 while len(_COMPUTED) > KEPT_PROFILES:  # the oldest go (the session frees their blocks)
-                    _KEY_LOCKS.pop(oldest := next(iter(_COMPUTED)), None)
-                    del _COMPUTED[oldest]
+                    oldest = next(iter(_COMPUTED))
+                    del _COMPUTED[oldest], _KEY_LOCKS[oldest]
     return _evaluated(catalogue, as_of, aggregates)[0]
 
 
