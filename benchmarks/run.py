@@ -111,21 +111,23 @@ def run_size(spark, work: Path, users: int, days: int, seed: int) -> dict:
     logger = logging.getLogger("audiencelake")
     logger.setLevel(logging.INFO)
     logger.addHandler(steps)
-    for s in ordered():
-        spark.sparkContext.setLocalProperty(LABEL, f"{users} users: {s.name}")
-        with PeakMemory(spark) as memory:
-            run_stage(s.name, ctx)
-        stages[s.name] = {"seconds": round(ctx.seconds[s.name], 2), **{k: round(v) for k, v in memory.peak.items()}}
-        if seen := steps.take():
-            stages[s.name]["steps"] = seen
-        if s.name in plain:
-            spark.sparkContext.setLocalProperty(LABEL, f"{users} users: baseline {s.name}")
-            _, seconds = timed(plain[s.name])
-            stages[s.name] |= {"baseline_seconds": round(seconds, 2),
-                               "x_baseline": round(ctx.seconds[s.name] / seconds, 2)}  # fmt: skip
-        print(f"  {users} users: {s.name} {stages[s.name]}", flush=True)
-    spark.sparkContext.setLocalProperty(LABEL, None)
-    logger.removeHandler(steps)
+    try:
+        for s in ordered():
+            spark.sparkContext.setLocalProperty(LABEL, f"{users} users: {s.name}")
+            with PeakMemory(spark) as memory:
+                run_stage(s.name, ctx)
+            stages[s.name] = {"seconds": round(ctx.seconds[s.name], 2), **{k: round(v) for k, v in memory.peak.items()}}
+            if seen := steps.take():
+                stages[s.name]["steps"] = seen
+            if s.name in plain:
+                spark.sparkContext.setLocalProperty(LABEL, f"{users} users: baseline {s.name}")
+                _, seconds = timed(plain[s.name])
+                stages[s.name] |= {"baseline_seconds": round(seconds, 2),
+                                   "x_baseline": round(ctx.seconds[s.name] / seconds, 2)}  # fmt: skip
+            print(f"  {users} users: {s.name} {stages[s.name]}", flush=True)
+    finally:
+        spark.sparkContext.setLocalProperty(LABEL, None)
+        logger.removeHandler(steps)
     events = lake.read(lake.ref("silver", "clickstream_events")).count()
     for row in stages.values():
         row["events_per_s"] = round(events / row["seconds"]) if row["seconds"] else None
