@@ -3,9 +3,13 @@ with other inputs is gone before the stage builds anew (a build stopped part-way
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+
+from audiencelake.contracts import contract
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
-from audiencelake.stage_inputs import library_version, record, unchanged
+from audiencelake.stage_inputs import fingerprint, library_version, record, unchanged
 
 
 def test_same_inputs_keep_the_counts_other_inputs_clear_the_record(spark, settings) -> None:
@@ -23,3 +27,33 @@ def test_same_inputs_keep_the_counts_other_inputs_clear_the_record(spark, settin
     assert unchanged(lake, "profile", "2026-10-31", inputs) is None
     assert unchanged(lake, "profile", "2026-10-30", inputs) == {"users": 5}  # other keys keep theirs
     assert library_version().count("+") == 1  # the package version and a hash of its code
+
+
+def test_stages_record_at_once_and_an_unpartitioned_table_is_partitioned_first(spark, settings) -> None:
+    """Score stages run two at a time and record as they end: on one unpartitioned table two replaceWhere writes
+    conflict (ConcurrentAppendException) whatever their keys. A table an earlier release created so is rewritten
+    partitioned by stage, its rows kept."""
+    lake = Lake(spark, settings)
+    ref = lake.ref("ops", "stage_inputs")
+    run = Run.create("2026-10-31", "inputs-2")
+    old = (("profile", "2026-10-31", fingerprint({"v": 0}), '{"v": 0}', '{"users": 7}', "inputs-1", datetime.now(UTC)),)
+    lake.overwrite(spark.createDataFrame(old, contract("stage_inputs").table_schema()), ref)  # no partitions
+    errors: list[str] = []
+
+    def score(stage: str) -> None:
+        try:
+            for v in range(2):
+                unchanged(lake, stage, "2026-10-31", {"v": v})
+                record(lake, stage, "2026-10-31", {"v": v}, {"rows": v}, run)
+        except Exception as exc:  # noqa: BLE001  (collected: a thread's exception would vanish)
+            errors.append(f"{stage}: {type(exc).__name__}")
+
+    threads = [threading.Thread(target=score, args=(f"score_{m}",)) for m in ("churn", "clv")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert lake.delta(ref).detail().first()["partitionColumns"] == ["stage"]
+    assert unchanged(lake, "profile", "2026-10-31", {"v": 0}) == {"users": 7}
+    assert unchanged(lake, "score_clv", "2026-10-31", {"v": 1}) == {"rows": 1}

@@ -10,31 +10,27 @@ from audiencelake.stages import StageContext, stage
 
 @stage("audiences", depends_on=tuple(f"score_{m}" for m in MODELS))
 def audiences(ctx: StageContext) -> dict:
-    """Build every audience of conf/audiences.yaml into gold.audience_members, recording its inputs' versions."""
-    from audiencelake.audiences.runs import run_audiences
+    """Build every audience of conf/audiences.yaml into gold.audience_members, recording its inputs' versions.
 
-    result = run_audiences(ctx.lake, ctx.run)
-    return {
-        "audiences": len(result.built),
-        "treatment": sum(b.treatment for b in result.built),
-        "holdout": sum(b.holdout for b in result.built),
-    }
+    The last run's audiences are kept when its definitions and inputs are unchanged (`activate`)."""
+    from audiencelake.audiences.runs import activate
+
+    return activate(ctx.lake, ctx.run)
 
 
 @stage("export", depends_on=("audiences",))
 def export(ctx: StageContext) -> dict:
-    """Write the run's audiences to their destinations: data files and manifest.json, treatment members only."""
-    from audiencelake.audiences.export import export_run
+    """Write the run's audiences to their destinations: data files and manifest.json, treatment members only.
 
-    exports = export_run(ctx.lake, ctx.run.run_id)
-    return {"exports": len(exports), "rows": sum(e.manifest["counts"]["exported"] for e in exports)}
+    Exports already in place as this library writes them are kept (`export_activation`)."""
+    from audiencelake.audiences.export import export_activation
+
+    return export_activation(ctx.lake, ctx.run)
 
 
 @stage("measure", depends_on=("export",))
 def measure(ctx: StageContext) -> dict:
     """Measure uplift against the holdout of every campaign and every audience run whose window has ended."""
-    from audiencelake.audiences.measure import measure_all, write_results
+    from audiencelake.audiences.measure import measure_stage
 
-    rows = measure_all(ctx.lake)
-    write_results(ctx.lake, rows)
-    return {"results": len(rows), "significant": sum(bool(r["significant"]) for r in rows)}
+    return measure_stage(ctx.lake, ctx.run)

@@ -15,8 +15,9 @@ from pathlib import Path
 from audiencelake import pipeline_stages  # noqa: F401  (registers the profile stage these depend on)
 from audiencelake.contracts import contracts
 from audiencelake.models.config import load_models_config
-from audiencelake.models.registry import champion_tag, tag_version
+from audiencelake.models.registry import champion_tag, champion_uri, tag_version
 from audiencelake.resources import resource_dir
+from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.stages import StageContext, stage
 
 log = logging.getLogger("audiencelake.models")
@@ -36,19 +37,30 @@ def _section(ctx: StageContext, model: str):
     return getattr(load_models_config(settings.models.config, settings.profile.tags), model)
 
 
-def fingerprint(ctx: StageContext, model: str) -> str:
-    """What a model's training depends on: its settings, the tag catalogue, the run date and the Delta versions of
-    the silver tables and the identity map (profiles are a function of these)."""
+def _state(ctx: StageContext, model: str, extra: tuple[str, ...] = ()) -> dict:
+    """A model's settings, the tag catalogue, the run date and the Delta versions of the silver tables, the identity
+    map (profiles are a function of these) and of the `extra` tables ("layer.name")."""
     lake, settings = ctx.lake, ctx.lake.settings
-    tables = [("silver", c.table) for c in contracts().values() if c.layer == "silver"] + [("ops", "identity_map")]
+    tables = [f"silver.{c.table}" for c in contracts().values() if c.layer == "silver"] + ["ops.identity_map", *extra]
     catalogue = Path(settings.profile.tags or resource_dir("conf") / "tags.yaml")
-    state = {
+    return {
         "model": _section(ctx, model).model_dump(),
         "tags": hashlib.sha256(catalogue.read_bytes()).hexdigest(),
         "as_of": ctx.run.as_of.isoformat(),
-        "tables": {f"{layer}.{name}": lake.version(lake.ref(layer, name)) for layer, name in tables},
+        "tables": {t: lake.version(lake.ref(*t.split("."))) for t in tables},
     }
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint(ctx: StageContext, model: str) -> str:
+    """What a model's training depends on (`_state`)."""
+    return hashlib.sha256(json.dumps(_state(ctx, model), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def score_inputs(ctx: StageContext, model: str, needs: tuple[str, ...]) -> dict:
+    """What a model's scores depend on: the training's state, the profile, the outputs of the score stages it
+    needs (`needs`), the champion's version and the library."""
+    extra = ("gold.user_profile", *(MODELS[n.removeprefix("score_")][1] for n in needs))
+    return {**_state(ctx, model, extra), "champion": champion_uri(ctx.lake, model)[1], "library": library_version()}
 
 
 def _register(model: str, what: str, table: str, needs: tuple[str, ...]) -> None:
@@ -71,7 +83,15 @@ def _register(model: str, what: str, table: str, needs: tuple[str, ...]) -> None
         }
 
     def score(ctx: StageContext) -> dict:
-        return {"rows": importlib.import_module(module).score(ctx.lake, ctx.run, _section(ctx, model))}
+        lake, run = ctx.lake, ctx.run
+        name, key, output = f"score_{model}", run.as_of.isoformat(), lake.ref(*table.split("."))
+        inputs = score_inputs(ctx, model, needs)  # read before scoring: what the scores are computed from
+        if (counts := unchanged(lake, name, key, {**inputs, "output": lake.version(output)})) is not None:
+            log.info("%s: champion v%d and its inputs are as the scores were written; kept", model, inputs["champion"])
+            return counts
+        counts = {"rows": importlib.import_module(module).score(lake, run, _section(ctx, model))}
+        record(lake, name, key, {**inputs, "output": lake.version(output)}, counts, run)
+        return counts
 
     train.__doc__ = f"Train the {model} model ({what}), log it to MLflow and register it."
     score.__doc__ = f"Score with the {model} model's registry champion into {table}."

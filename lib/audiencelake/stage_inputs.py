@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -18,8 +19,11 @@ from importlib.resources.abc import Traversable
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake
+from audiencelake.lake import Lake, TableRef
 from audiencelake.runs import Run
+
+_partitioned: set[str] = set()  # tables known to be partitioned by stage, in this process
+_partitioning = threading.Lock()
 
 
 @cache
@@ -51,13 +55,26 @@ def fingerprint(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _table(lake: Lake) -> TableRef:
+    """ops.stage_inputs. It is partitioned by stage, so that stages running at once record without a conflict (an
+    unpartitioned table makes two concurrent replaceWhere writes conflict whatever their keys). A table that an
+    earlier release created unpartitioned is rewritten partitioned once, its rows kept."""
+    ref = lake.ref("ops", "stage_inputs")
+    with _partitioning:
+        if ref.location not in _partitioned and lake.exists(ref):
+            if lake.delta(ref).detail().first()["partitionColumns"] != ["stage"]:
+                lake.overwrite(lake.read(ref).localCheckpoint(), ref, partition_by=["stage"])
+            _partitioned.add(ref.location)
+    return ref
+
+
 def unchanged(lake: Lake, stage: str, key: str, inputs: dict) -> dict | None:
     """The counts of the recorded run of `stage` for `key` when it read the same `inputs`, else None.
 
     A record of the key with other inputs is deleted before the caller builds anew: a build stopped part-way must
     not leave behind a record that a later run, whose inputs equal the old ones again (a definition change undone),
     would trust."""
-    ref = lake.ref("ops", "stage_inputs")
+    ref = _table(lake)
     if not lake.exists(ref):
         return None
     where = (F.col("stage") == stage) & (F.col("key") == key)
@@ -74,4 +91,13 @@ def record(lake: Lake, stage: str, key: str, inputs: dict, counts: dict, run: Ru
     row = (stage, key, fingerprint(inputs), json.dumps(inputs, sort_keys=True, default=str),
            json.dumps(counts, sort_keys=True), run.run_id, datetime.now(UTC))  # fmt: skip
     df = lake.spark.createDataFrame([row], contract("stage_inputs").table_schema())
-    lake.replace_where(df, lake.ref("ops", "stage_inputs"), f"stage = '{stage}' AND key = '{key}'")
+    lake.replace_where(df, _table(lake), f"stage = '{stage}' AND key = '{key}'")
+
+
+def recorded_run(lake: Lake, stage: str, key: str) -> str | None:
+    """The run whose outputs the record of `stage` for `key` describes, or None without a record."""
+    ref = _table(lake)
+    if not lake.exists(ref):
+        return None
+    row = lake.read(ref).where((F.col("stage") == stage) & (F.col("key") == key)).select("run_id").first()
+    return None if row is None else row["run_id"]

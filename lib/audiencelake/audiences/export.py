@@ -25,7 +25,7 @@ from audiencelake.audiences.build import Built
 from audiencelake.audiences.definitions import Definitions
 from audiencelake.audiences.export_files import MANIFEST, STAGING, clear_staging, count_rows, publish, write_files
 from audiencelake.audiences.fields import Inputs
-from audiencelake.audiences.runs import recorded
+from audiencelake.audiences.runs import activated_run, recorded
 from audiencelake.contracts import spark_type
 from audiencelake.errors import AudiencelakeError
 from audiencelake.failpoints import reached
@@ -33,8 +33,10 @@ from audiencelake.identity.lookup import current_user_ids
 from audiencelake.ingest.pii import normalize_email, normalize_phone
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
+from audiencelake.stage_inputs import library_version, record, unchanged
 
 log = logging.getLogger("audiencelake.audiences")
+STAGE = "export"
 
 
 @dataclass(frozen=True)
@@ -218,3 +220,29 @@ def export_run(lake: Lake, run_id: str) -> list[Export]:
         for b in built
         for destination in b.audience.destinations
     ]
+
+
+def _exports_state(lake: Lake, run_id: str) -> dict:
+    """What the exports of a recorded audience run depend on beyond the run (the library, the settings of the files
+    and the identity map the manifests' changes are counted under), and the files in place: a folder removed or
+    changed since is exported again."""
+    root = Path(local_root(lake))
+    return {
+        "library": library_version(),
+        "rows_per_file": lake.settings.activation.rows_per_file,
+        "identity_map": lake.version(lake.ref("ops", "identity_map")),
+        "files": {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob(f"*/*/{run_id}/*"))},
+    }
+
+
+def export_activation(lake: Lake, run: Run) -> dict:
+    """The `export` stage: every audience of the run's activation (`activated_run`) to each of its destinations,
+    unless its exports are in place as this library wrote them."""
+    run_id = activated_run(lake, run)
+    if (counts := unchanged(lake, STAGE, run_id, _exports_state(lake, run_id))) is not None:
+        log.info("exports of run %s: in place as written; kept", run_id)
+        return counts
+    exports = export_run(lake, run_id)
+    counts = {"exports": len(exports), "rows": sum(e.manifest["counts"]["exported"] for e in exports)}
+    record(lake, STAGE, run_id, _exports_state(lake, run_id), counts, run)
+    return counts

@@ -15,9 +15,13 @@ from audiencelake.audiences.uplift import GroupSums, uplift
 from audiencelake.errors import AudiencelakeError
 from audiencelake.lake import Lake, check_schema
 from audiencelake.orders import purchases
+from audiencelake.runs import Run
+from audiencelake.stage_inputs import library_version, record, unchanged
 
 log = logging.getLogger("audiencelake.audiences")
 EMPTY = GroupSums(0, 0, 0.0, 0.0)
+STAGE = "measure"
+READS = (("silver", "orders"), ("silver", "campaign_touches"), ("ops", "audience_runs"), ("gold", "audience_members"))
 
 
 def group_sums(groups: DataFrame, orders: DataFrame) -> dict[str, dict[str, GroupSums]]:
@@ -154,3 +158,19 @@ def measure_all(lake: Lake, window_days: int = 7) -> list[dict]:
             if last_order is not None and last_order >= end:
                 rows.append(measure_audience(lake, r["audience"], r["run_id"]))
     return rows
+
+
+def measure_stage(lake: Lake, run: Run) -> dict:
+    """The `measure` stage: `measure_all` into gold.campaign_results, unless the tables it reads and writes are as
+    its last run left them (the results would be the same rows)."""
+    inputs = {"tables": {f"{layer}.{name}": lake.version(lake.ref(layer, name)) for layer, name in READS},
+              "library": library_version()}  # fmt: skip
+    output = lake.ref("gold", "campaign_results")
+    if (counts := unchanged(lake, STAGE, "all", {**inputs, "output": lake.version(output)})) is not None:
+        log.info("measure: orders, touches and audience runs as its last run read them; results kept")
+        return counts
+    rows = measure_all(lake)
+    write_results(lake, rows)
+    counts = {"results": len(rows), "significant": sum(bool(r["significant"]) for r in rows)}
+    record(lake, STAGE, "all", {**inputs, "output": lake.version(output)}, counts, run)
+    return counts
