@@ -18,7 +18,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from audiencelake.audiences.export import export_run
 from audiencelake.audiences.runs import rebuild
 from audiencelake.cli import main
 from audiencelake.lake import Lake
@@ -163,14 +162,22 @@ def test_nothing_new_keeps_the_activation_and_exporting_again_writes_byte_identi
         lake.ref("gold", "campaign_results"),
     ]
     versions = [lake.version(t) for t in tables]
-    # a new run of the same date with the same inputs and definitions: the first run's audiences stay the activation
+    # a new run of the same date with the same inputs and definitions: the first run's audiences stay the activation;
+    # of its exports, a folder removed since is written again and one a destination added a file to is left alone
+    removed, acknowledged = sorted(exports(lake).values())[:2]
+    shutil.rmtree(removed)
+    (acknowledged / "ack.txt").write_text("taken\n")
     again = StageContext(lake, Run.create(as_of=as_of, run_id="models-again"), {})
-    for stage in ("audiences", "export", "measure"):
-        assert run_stage(stage, again) == counts[stage], stage
+    assert run_stage("audiences", again) == {**counts["audiences"], "kept": 1}
+    assert run_stage("export", again) == counts["export"]
+    assert run_stage("measure", again) == {**counts["measure"], "kept": 1}
     assert [lake.version(t) for t in tables] == versions and not exports(lake, "models-again")
-    # the run replayed from what it recorded, then exported again (as of the date it recorded)
+    assert (acknowledged / "ack.txt").exists()
+    (acknowledged / "ack.txt").unlink()
+    assert {p: p.read_bytes() for folder in exports(lake).values() for p in folder.iterdir()} == before
+    # the run built again from what it recorded, then exported again (on another day: the run's own date is used)
     run_stage("audiences", StageContext(lake, Run.create(as_of=as_of, run_id=RUN), {}))
-    export_run(lake, RUN)
+    run_stage("export", StageContext(lake, Run.create(run_id=RUN), {}))
     after = {p: p.read_bytes() for folder in exports(lake).values() for p in folder.iterdir()}
     assert after == before
 

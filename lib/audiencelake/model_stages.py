@@ -15,7 +15,7 @@ from pathlib import Path
 from audiencelake import pipeline_stages  # noqa: F401  (registers the profile stage these depend on)
 from audiencelake.contracts import contracts
 from audiencelake.models.config import load_models_config
-from audiencelake.models.registry import champion_tag, champion_uri, tag_version
+from audiencelake.models.registry import champion_run, champion_tag, tag_version
 from audiencelake.resources import resource_dir
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.stages import StageContext, stage
@@ -58,9 +58,9 @@ def fingerprint(ctx: StageContext, model: str) -> str:
 
 def score_inputs(ctx: StageContext, model: str, needs: tuple[str, ...]) -> dict:
     """What a model's scores depend on: the training's state, the profile, the outputs of the score stages it
-    needs (`needs`), the champion's version and the library."""
+    needs (`needs`), the champion (registered name, version and the MLflow run that logged it) and the library."""
     extra = ("gold.user_profile", *(MODELS[n.removeprefix("score_")][1] for n in needs))
-    return {**_state(ctx, model, extra), "champion": champion_uri(ctx.lake, model)[1], "library": library_version()}
+    return {**_state(ctx, model, extra), "champion": champion_run(ctx.lake, model), "library": library_version()}
 
 
 def _register(model: str, what: str, table: str, needs: tuple[str, ...]) -> None:
@@ -87,8 +87,8 @@ def _register(model: str, what: str, table: str, needs: tuple[str, ...]) -> None
         name, key, output = f"score_{model}", run.as_of.isoformat(), lake.ref(*table.split("."))
         inputs = score_inputs(ctx, model, needs)  # read before scoring: what the scores are computed from
         if (counts := unchanged(lake, name, key, {**inputs, "output": lake.version(output)})) is not None:
-            log.info("%s: champion v%d and its inputs are as the scores were written; kept", model, inputs["champion"])
-            return counts
+            log.info("%s: champion %s and its inputs are as the scores were written; kept", model, inputs["champion"])
+            return {**counts, "kept": 1}
         counts = {"rows": importlib.import_module(module).score(lake, run, _section(ctx, model))}
         record(lake, name, key, {**inputs, "output": lake.version(output)}, counts, run)
         return counts

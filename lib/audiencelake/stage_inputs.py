@@ -62,7 +62,7 @@ def _table(lake: Lake) -> TableRef:
     ref = lake.ref("ops", "stage_inputs")
     with _partitioning:
         if ref.location not in _partitioned and lake.exists(ref):
-            if lake.delta(ref).detail().first()["partitionColumns"] != ["stage"]:
+            if lake.partition_columns(ref) != ["stage"]:
                 lake.overwrite(lake.read(ref).localCheckpoint(), ref, partition_by=["stage"])
             _partitioned.add(ref.location)
     return ref

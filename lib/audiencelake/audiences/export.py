@@ -33,10 +33,8 @@ from audiencelake.identity.lookup import current_user_ids
 from audiencelake.ingest.pii import normalize_email, normalize_phone
 from audiencelake.lake import Lake
 from audiencelake.runs import Run
-from audiencelake.stage_inputs import library_version, record, unchanged
 
 log = logging.getLogger("audiencelake.audiences")
-STAGE = "export"
 
 
 @dataclass(frozen=True)
@@ -210,39 +208,30 @@ def recorded_audiences(lake: Lake, run_id: str) -> tuple[Run, list[Built], Defin
     return run, built, state.definitions, Inputs(lake, state.inputs)
 
 
-def export_run(lake: Lake, run_id: str) -> list[Export]:
+def export_run(lake: Lake, run_id: str, missing_only: bool = False) -> list[Export]:
     """Every audience of the run to each of its destinations (as of the date the run built them). Staging folders
-    a killed export left are removed first (the lake lock makes this the only export running)."""
+    a killed export left are removed first (the lake lock makes this the only export running). `missing_only`:
+    a folder already in place (with its manifest) is left as it is, whatever was added to it since (a
+    destination's acknowledgement, an erasure's rewrite), and its manifest describes it."""
     clear_staging(Path(local_root(lake)))
     run, built, definitions, inputs = recorded_audiences(lake, run_id)
-    return [
-        export_audience(lake, run, b, destination, definitions, inputs)
-        for b in built
-        for destination in b.audience.destinations
-    ]
-
-
-def _exports_state(lake: Lake, run_id: str) -> dict:
-    """What the exports of a recorded audience run depend on beyond the run (the library, the settings of the files
-    and the identity map the manifests' changes are counted under), and the files in place: a folder removed or
-    changed since is exported again."""
-    root = Path(local_root(lake))
-    return {
-        "library": library_version(),
-        "rows_per_file": lake.settings.activation.rows_per_file,
-        "identity_map": lake.version(lake.ref("ops", "identity_map")),
-        "files": {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob(f"*/*/{run_id}/*"))},
-    }
+    out = []
+    for b in built:
+        for destination in b.audience.destinations:
+            manifest = export_folder(lake, destination, b.audience.name, run_id) / MANIFEST
+            if missing_only and manifest.exists():
+                out.append(Export(destination, b.audience.name, manifest.parent, json.loads(manifest.read_text())))
+            else:
+                out.append(export_audience(lake, run, b, destination, definitions, inputs))
+    return out
 
 
 def export_activation(lake: Lake, run: Run) -> dict:
-    """The `export` stage: every audience of the run's activation (`activated_run`) to each of its destinations,
-    unless its exports are in place as this library wrote them."""
+    """The `export` stage: every audience of the run's activation (`activated_run`) to each of its destinations.
+    The activation of another run (the `audiences` stage kept its audiences) was exported by that run: only its
+    folders that are missing are written."""
     run_id = activated_run(lake, run)
-    if (counts := unchanged(lake, STAGE, run_id, _exports_state(lake, run_id))) is not None:
-        log.info("exports of run %s: in place as written; kept", run_id)
-        return counts
-    exports = export_run(lake, run_id)
-    counts = {"exports": len(exports), "rows": sum(e.manifest["counts"]["exported"] for e in exports)}
-    record(lake, STAGE, run_id, _exports_state(lake, run_id), counts, run)
-    return counts
+    exports = export_run(lake, run_id, missing_only=run_id != run.run_id)
+    if run_id != run.run_id:
+        log.info("run %s activates run %s's audiences: %d exports in place", run.run_id, run_id, len(exports))
+    return {"exports": len(exports), "rows": sum(e.manifest["counts"]["exported"] for e in exports)}

@@ -168,7 +168,7 @@ def measure_stage(lake: Lake, run: Run) -> dict:
     output = lake.ref("gold", "campaign_results")
     if (counts := unchanged(lake, STAGE, "all", {**inputs, "output": lake.version(output)})) is not None:
         log.info("measure: orders, touches and audience runs as its last run read them; results kept")
-        return counts
+        return {**counts, "kept": 1}
     rows = measure_all(lake)
     write_results(lake, rows)
     counts = {"results": len(rows), "significant": sum(bool(r["significant"]) for r in rows)}

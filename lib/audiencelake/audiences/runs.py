@@ -173,48 +173,41 @@ def run_audiences(lake: Lake, run: Run, names: list[str] | None = None) -> Audie
     return result
 
 
-def _activation_state(lake: Lake, definitions: Definitions, versions: dict) -> dict:
-    """What a new run's audiences are a function of: the definitions, the inputs' versions and the library; with
-    the versions of the tables the stage writes, so that a change to them since (another run, an erasure) is seen."""
-    outputs = [lake.ref("gold", "audience_members"), lake.ref("ops", "audience_runs")]
+def _activation_state(definitions: Definitions, versions: dict) -> dict:
+    """What a new run's audiences are a function of: the definitions, the inputs' Delta versions and the library."""
     return {
         "definitions": {name: _definition_json(definitions, name) for name in definitions.audiences},
         "inputs": versions,
         "library": library_version(),
-        "outputs": {str(ref): lake.version(ref) for ref in outputs},
     }
 
 
 def activate(lake: Lake, run: Run) -> dict:
     """The `audiences` stage: build the run's audiences and write their members, unless the last run built for the
-    same date read the same definitions and input versions. Then its audiences are the ones a build would give
-    again, and they stay this run's activation (`activated_run`): running the pipeline again with nothing new adds
-    no members, no run and no export. A run id built before is replayed from what it recorded (`build_run`)."""
-    if recorded(lake, run.run_id) is not None:
-        return _counts(run_audiences(lake, run))
+    same date read the same definitions and input versions with the same library. Then its audiences are the ones
+    a build would give again, and they stay this run's activation (`activated_run`): running the pipeline again
+    with nothing new adds no members, no run and no export. A run id built before is built again from what it
+    recorded (`build_run`: a re-run after a crash) and becomes the date's activation."""
     key = run.as_of.isoformat()
-    state = _activation_state(lake, current_definitions(lake), Inputs.current(lake).versions)
-    if (counts := unchanged(lake, STAGE, key, state)) is not None:
-        kept = recorded_run(lake, STAGE, key)
-        log.info("audiences as of %s: definitions and inputs as run %s built them; its audiences kept", key, kept)
-        return counts
+    if recorded(lake, run.run_id) is None:
+        state = _activation_state(current_definitions(lake), Inputs.current(lake).versions)
+        if (counts := unchanged(lake, STAGE, key, state)) is not None:
+            kept = recorded_run(lake, STAGE, key)
+            log.info("audiences as of %s: definitions and inputs as run %s built them; its audiences kept", key, kept)
+            return {**counts, "kept": 1}
     result = run_audiences(lake, run)
-    counts = _counts(result)
-    record(lake, STAGE, key, _activation_state(lake, result.definitions, result.inputs.versions), counts, run)
-    return counts
-
-
-def _counts(result: AudienceRun) -> dict:
-    return {
+    counts = {
         "audiences": len(result.built),
         "treatment": sum(b.treatment for b in result.built),
         "holdout": sum(b.holdout for b in result.built),
     }
+    record(lake, STAGE, key, _activation_state(result.definitions, result.inputs.versions), counts, run)
+    return counts
 
 
 def activated_run(lake: Lake, run: Run) -> str:
     """The audience run a pipeline run activates: its own when it built audiences, else the run whose audiences the
-    `audiences` stage kept for its date.
+    `audiences` stage kept for its date (the date's latest activation).
 
     Raises:
         AudiencelakeError: neither exists.
@@ -223,7 +216,8 @@ def activated_run(lake: Lake, run: Run) -> str:
         return run.run_id
     kept = recorded_run(lake, STAGE, run.as_of.isoformat())
     if kept is None or recorded(lake, kept) is None:
-        raise AudiencelakeError(f"run '{run.run_id}' built no audiences; run `audiencelake audiences` first")
+        raise AudiencelakeError(f"run '{run.run_id}' built no audiences and ops.stage_inputs names no audience run "
+                                f"as of {run.as_of}; run `audiencelake audiences` first")  # fmt: skip
     return kept
 
 

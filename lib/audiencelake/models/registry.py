@@ -124,6 +124,18 @@ def champion_uri(lake: Lake, model: str) -> tuple[str, int]:
     return f"models:/{name}/{version}", version
 
 
+def champion_run(lake: Lake, model: str) -> str:
+    """`<name>/<version>/<MLflow run id>` of the champion: what a score computed from it depends on (the same
+    version number in another registry, or a recreated one, is another model).
+
+    Raises:
+        AudiencelakeError: the model has no champion yet.
+    """
+    uri, version = champion_uri(lake, model)
+    name = uri.removeprefix("models:/").rsplit("/", 1)[0]
+    return f"{name}/{version}/{MlflowClient().get_model_version(name, str(version)).run_id}"
+
+
 @dataclass(frozen=True)
 class ChampionInfo:
     name: str
