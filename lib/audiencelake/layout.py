@@ -15,6 +15,7 @@ from delta.exceptions import DeltaConcurrentModificationException
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, contracts
+from audiencelake.core.sql import sql_literal
 from audiencelake.lake import Lake, TableRef
 from audiencelake.runs import Run
 
@@ -96,14 +97,10 @@ def crowded_partitions(lake: Lake, ref: TableRef, min_files: int) -> list[tuple[
     return sorted((p for p, n in counts.items() if n >= min_files), key=str)
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _partition_filter(partitions: list[tuple[tuple[str, str | None], ...]]) -> str | None:
     """A SQL condition selecting `partitions`; None for the unpartitioned table's `()`."""
     terms = [
-        " AND ".join(f"`{c}` IS NULL" if v is None else f"`{c}` = {_sql_string(v)}" for c, v in p)
+        " AND ".join(f"`{c}` IS NULL" if v is None else f"`{c}` = {sql_literal(v)}" for c, v in p)
         for p in partitions
         if p
     ]

@@ -19,6 +19,7 @@ from importlib.resources.abc import Traversable
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
+from audiencelake.core.sql import sql_literal
 from audiencelake.lake import Lake, TableRef
 from audiencelake.runs import Run
 
@@ -91,7 +92,7 @@ def record(lake: Lake, stage: str, key: str, inputs: dict, counts: dict, run: Ru
     row = (stage, key, fingerprint(inputs), json.dumps(inputs, sort_keys=True, default=str),
            json.dumps(counts, sort_keys=True), run.run_id, datetime.now(UTC))  # fmt: skip
     df = lake.spark.createDataFrame([row], contract("stage_inputs").table_schema())
-    lake.replace_where(df, _table(lake), f"stage = '{stage}' AND key = '{key}'")
+    lake.replace_where(df, _table(lake), f"stage = {sql_literal(stage)} AND key = {sql_literal(key)}")
 
 
 def recorded_run(lake: Lake, stage: str, key: str) -> str | None:

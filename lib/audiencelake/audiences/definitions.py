@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from audiencelake.core.sql import sql_literal
+
 Channel = Literal["email", "sms", "push", "ads"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "ads")
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -30,12 +32,12 @@ class Compare:
     def text(self) -> str:
         if self.op == "between":
             low, high = self.value
-            return f"{self.field} BETWEEN {_literal(low)} AND {_literal(high)}"
+            return f"{self.field} BETWEEN {sql_literal(low)} AND {sql_literal(high)}"
         if self.op == "in":
-            return f"{self.field} IN ({', '.join(_literal(v) for v in self.value)})"
+            return f"{self.field} IN ({', '.join(sql_literal(v) for v in self.value)})"
         if self.op == "is_null":
             return f"{self.field} IS {'' if self.value else 'NOT '}NULL"
-        return f"{self.field} {OPERATORS[self.op]} {_literal(self.value)}"
+        return f"{self.field} {OPERATORS[self.op]} {sql_literal(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,6 @@ Rule = Compare | InAudience | All | Any_ | Not
 
 def _grouped(rule: Rule) -> str:
     return f"({rule.text()})" if isinstance(rule, All | Any_) else rule.text()
-
-
-def _literal(value: Value) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, date):
-        return f"DATE'{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def fields_of(rule: Rule) -> list[str]:

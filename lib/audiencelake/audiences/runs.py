@@ -16,6 +16,7 @@ from audiencelake.audiences.build import MEMBER_COLUMNS, Built, build_audiences
 from audiencelake.audiences.definitions import Definitions
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.loader import definitions_from, load_audiences
+from audiencelake.core.sql import sql_literal
 from audiencelake.errors import AudiencelakeError, ConfigError
 from audiencelake.lake import Lake, check_schema
 from audiencelake.runs import IDENTIFIER, Run
@@ -147,8 +148,7 @@ def write_run(lake: Lake, run: Run, result: AudienceRun) -> None:
         n: s for n, s in _next_seq(lake, names).items() if not result.before or n not in result.before.seq
     }
     everyone = functools.reduce(DataFrame.unionByName, [b.members.select(*MEMBER_COLUMNS) for b in result.built])
-    quoted = ", ".join(f"'{n}'" for n in names)  # audience names are validated identifiers
-    condition = f"audience IN ({quoted}) AND run_id = '{run.run_id}'"
+    condition = f"audience IN ({', '.join(map(sql_literal, names))}) AND run_id = {sql_literal(run.run_id)}"
     lake.replace_where(check_schema(everyone, "audience_members"), members_ref, condition)  # one commit for all
     rows = []
     for b in result.built:

@@ -11,6 +11,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.sql import sql_literal
 from audiencelake.lake import Lake, check_schema
 from audiencelake.models.registry import champion_uri
 from audiencelake.models.tracking import registered_name
@@ -32,7 +33,7 @@ def write_scores(lake: Lake, scores: DataFrame, table: str, name: str, version: 
         .withColumn("as_of", F.lit(as_of))
     )
     ref = lake.ref("gold", table)
-    condition = f"as_of = DATE'{as_of.isoformat()}'"
+    condition = f"as_of = {sql_literal(as_of)}"
     lake.replace_where(check_schema(stamped, table), ref, condition)
     rows = lake.read(ref).where(condition).count()
     log.info("%s as of %s: %d rows from %s v%d", ref, as_of, rows, name, version)

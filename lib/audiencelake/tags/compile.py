@@ -14,6 +14,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.sql import sql_literal
 from audiencelake.lake import Lake
 from audiencelake.tags.definitions import Catalogue, Tag
 
@@ -82,8 +83,7 @@ class SourceCompiler:
             decay = f" * power(0.5, {AGE} / {tag.half_life_days})" if tag.half_life_days else ""
             value = self.sql(tag.column)
             for j, v in enumerate(tag.values):
-                literal = v.replace("'", "\\'")
-                g = self.guard(tag, inp.filter, f"{value} = '{literal}'")
+                g = self.guard(tag, inp.filter, f"{value} = {sql_literal(v)}")
                 text = f"sum(CASE WHEN {g} THEN CAST({self.sql(inp.weight)} AS DOUBLE){decay} END)"
                 cols.append(F.expr(text).alias(part_name(tag.name, i, j)))
         return cols

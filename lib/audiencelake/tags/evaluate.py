@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.contracts import spark_type
+from audiencelake.core.sql import sql_literal
 from audiencelake.errors import ConfigError
 from audiencelake.tags.compile import part_name, run_params
 from audiencelake.tags.definitions import Catalogue, Tag, dependencies
@@ -49,14 +50,14 @@ class Evaluator:
             if tag.default is None and tag.function in ZERO_WHEN_ABSENT:
                 return f"coalesce({text}, 0)"
         if tag.default is not None:
-            text = f"coalesce({text}, {_literal(tag.default)})"
+            text = f"coalesce({text}, {sql_literal(tag.default)})"
         return text
 
     def top_sql(self, tag: Tag) -> str:
         structs = []
         for j, value in enumerate(tag.values):
             parts = [f"coalesce(`{part_name(tag.name, i, j)}`, 0D)" for i in range(len(tag.inputs))]
-            structs.append(f"named_struct('n', -({' + '.join(parts)}), 'v', {_literal(value)})")
+            structs.append(f"named_struct('n', -({' + '.join(parts)}), 'v', {sql_literal(value)})")
         ranked = f"transform(sort_array(filter(array({', '.join(structs)}), x -> x.n < 0)), x -> x.v)"
         k = tag.k or 1
         return f"try_element_at({ranked}, 1)" if k == 1 else f"slice({ranked}, 1, {k})"
@@ -133,11 +134,3 @@ class Evaluator:
                 f"declared {tag.type}, but the definition gives {have.simpleString()}",
             )  # fmt: skip
         return F.col(tag.name).cast(want)
-
-
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

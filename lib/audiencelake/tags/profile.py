@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
+from audiencelake.core.sql import sql_literal
 from audiencelake.lake import WORK, Lake, check_schema
 from audiencelake.progress import Steps
 from audiencelake.runs import Run
@@ -48,7 +49,7 @@ def catalogue_for(lake: Lake) -> Catalogue:
 
 
 def as_of_condition(as_of: date) -> str:
-    return f"as_of = DATE'{as_of.isoformat()}'"
+    return f"as_of = {sql_literal(as_of)}"
 
 
 def long_form(profile: DataFrame, catalogue: Catalogue) -> DataFrame:

@@ -1,0 +1,1 @@
+"""Platform pieces every package may use and that use no domain package."""
