@@ -101,5 +101,5 @@ def test_empty_reader_option_is_refused(tmp_path: Path) -> None:
     (conf / "sources.yaml").write_text(
         "sources:\n  orders: {path: x, format: csv, table: orders, options: {nullValue: null}}\n"
     )
-    with pytest.raises(ConfigError, match=r"sources.orders.options: Value error, no value for \['nullValue'\]"):
+    with pytest.raises(ConfigError, match=r"sources.orders.options: no value for \['nullValue'\]"):
         load_settings("local", conf_dir=conf, environ={})

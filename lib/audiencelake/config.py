@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
+from audiencelake.core.declarative import Strict, config_error, read_yaml_mapping
 from audiencelake.errors import ConfigError
 from audiencelake.resources import project_root, resource_dir
 
@@ -34,11 +35,7 @@ def _string_map(value: Any) -> Any:
 StringMap = Annotated[dict[str, str], BeforeValidator(_string_map)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SparkSettings(_Strict):
+class SparkSettings(Strict):
     """How the SparkSession is built."""
 
     master: str | None = None
@@ -48,7 +45,7 @@ class SparkSettings(_Strict):
     conf: StringMap = Field(default_factory=dict)
 
 
-class LakeSettings(_Strict):
+class LakeSettings(Strict):
     """Where the lake lives. Local: path-based Delta tables under `root`; with `catalog`: catalog tables."""
 
     root: str
@@ -71,44 +68,44 @@ class LakeSettings(_Strict):
     )
 
 
-class MlflowSettings(_Strict):
+class MlflowSettings(Strict):
     tracking_uri: str
     registry_uri: str | None = None
 
 
-class PiiSettings(_Strict):
+class PiiSettings(Strict):
     """PII hashing. The salt comes from the environment variable `salt_env` when set, else from `salt`."""
 
     salt: str | None = None
     salt_env: str = "AUDIENCELAKE_PII_SALT"
 
 
-class QualitySettings(_Strict):
+class QualitySettings(Strict):
     sample_size: int = Field(default=10, ge=0, le=1000)
 
 
-class IdentitySettings(_Strict):
+class IdentitySettings(Strict):
     config: str | None = Field(default=None, description="identity resolution file; default conf/identity.yaml")
     max_iterations: int = Field(default=30, ge=1, description="rounds of connected components (bounds the diameter)")
     rebuild: bool = Field(default=False, description="recompute the whole graph from all of silver (ids are kept)")
     retrain: bool = Field(default=False, description="train a new CRM matching model before scoring")
 
 
-class ProfileSettings(_Strict):
+class ProfileSettings(Strict):
     tags: str | None = Field(default=None, description="tag catalogue file; default conf/tags.yaml")
 
 
-class ModelSettings(_Strict):
+class ModelSettings(Strict):
     config: str | None = Field(default=None, description="model settings file; default conf/models.yaml")
 
 
-class ActivationSettings(_Strict):
+class ActivationSettings(Strict):
     audiences: str | None = Field(default=None, description="audience definitions file; default conf/audiences.yaml")
     exports: str | None = Field(default=None, description="root of the export folders; default <lake.root>/exports")
     rows_per_file: int = Field(default=1_000_000, ge=1, description="largest export data file, in rows")
 
 
-class StreamSettings(_Strict):
+class StreamSettings(Strict):
     """Structured Streaming ingest (`audiencelake stream`): JSON sources read as their files land."""
 
     sources: list[str] = Field(default_factory=lambda: ["clickstream", "campaign_touches"])
@@ -118,7 +115,7 @@ class StreamSettings(_Strict):
     max_files_per_trigger: int = Field(default=50, ge=1)
 
 
-class PipelineSettings(_Strict):
+class PipelineSettings(Strict):
     """How `audiencelake run` and `demo` walk the stages."""
 
     parallel_stages: int = Field(
@@ -128,7 +125,7 @@ class PipelineSettings(_Strict):
     )
 
 
-class SourceSettings(_Strict):
+class SourceSettings(Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
     path: str
@@ -140,7 +137,7 @@ class SourceSettings(_Strict):
     time_zone: str = "UTC"
 
 
-class Settings(_Strict):
+class Settings(Strict):
     env: str
     lake: LakeSettings
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -192,23 +189,6 @@ class Settings(_Strict):
         if not salt:
             raise ConfigError(f"conf/{self.env}.yaml", "pii.salt", f"no salt: set ${self.pii.salt_env} or pii.salt")
         return salt
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The mapping a YAML file holds (empty for an empty file).
-
-    Raises:
-        ConfigError: the file is missing, is not YAML, or holds something other than a mapping.
-    """
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), "<file>", "file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "<root>", f"expected a mapping, got {type(data).__name__}")
-    return data
 
 
 # Sections whose keys themselves contain dots (Spark settings, reader options): the rest of the path is one key.
@@ -296,8 +276,4 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"])
-        file = origin.get(str(err["loc"][0]), str(env_file))
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(file, key, f"{err['msg']}{more}") from exc
+        raise config_error(origin.get(str(exc.errors()[0]["loc"][0]), str(env_file)), exc) from None

@@ -11,11 +11,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 from pyspark.sql import types as T
 
-from audiencelake.errors import ContractError
+from audiencelake.core.declarative import Strict, read_yaml, validate
+from audiencelake.errors import ConfigError, ContractError
 from audiencelake.resources import resource_dir
 
 _PRIMITIVES: dict[str, T.DataType] = {
@@ -64,11 +64,7 @@ def spark_type(type_name: str) -> T.DataType:
     raise ValueError(f"unknown type '{type_name}'; use one of {sorted(_PRIMITIVES)}, decimal(p,s) or array<type>")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Column(_Strict):
+class Column(Strict):
     name: str
     type: str
     nullable: bool = True
@@ -91,7 +87,7 @@ class Column(_Strict):
         return T.StructField(self.name, spark_type(self.type), self.nullable, {"comment": self.description})
 
 
-class Expectation(_Strict):
+class Expectation(Strict):
     name: str
     expectation: str
     kwargs: dict = Field(default_factory=dict)
@@ -108,7 +104,7 @@ class Expectation(_Strict):
         return names + list(self.kwargs.get("column_list", []))
 
 
-class Sessions(_Strict):
+class Sessions(Strict):
     """How an event table's rows group into sessions, kept at ingest (`ingest/sessions.py`): a visitor's (`by`)
     session starts at their first event or at one more than `gap_minutes` after their previous event (by `time`,
     ties by the key). `date` is the partition column holding the date of `time`: reads of recent rows skip files."""
@@ -122,7 +118,7 @@ class Sessions(_Strict):
 SESSION_COLUMNS = {"session_id": "string", "session_start": "boolean"}  # derived columns a `sessions` table has
 
 
-class Contract(_Strict):
+class Contract(Strict):
     """A table's contract. `columns` are what a source delivers (typed); `derived` are added by the pipeline."""
 
     table: str
@@ -258,14 +254,9 @@ def load_contract(path: Path) -> Contract:
         ContractError: the file is not valid YAML or breaks the contract rules; the message names file and key.
     """
     try:
-        data = yaml.safe_load(path.read_text())
-        return Contract.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
-        raise ContractError(f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}") from exc
+        return validate(Contract, read_yaml(path), str(path))
+    except ConfigError as exc:
+        raise ContractError(str(exc)) from None
 
 
 @cache

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from audiencelake.core.declarative import Strict
 from audiencelake.core.sql import sql_literal
 
 Channel = Literal["email", "sms", "push", "ads"]
@@ -103,11 +104,7 @@ def audiences_of(rule: Rule) -> set[str]:
     return set()
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Destination(_Strict):
+class Destination(Strict):
     """Where an audience goes: a file format and the channels the destination delivers."""
 
     format: Literal["csv", "parquet", "customer_match"]
@@ -115,14 +112,14 @@ class Destination(_Strict):
     description: str = ""
 
 
-class FrequencyCap(_Strict):
+class FrequencyCap(Strict):
     """Leave out people who had `max_touches` or more sends/impressions on the channel in the last `days` days."""
 
     max_touches: int = Field(ge=1)
     days: int = Field(ge=1)
 
 
-class Top(_Strict):
+class Top(Strict):
     """Keep the highest `by` scores: the first `n`, or the first `pct` percent (ties broken by user_id)."""
 
     by: str
@@ -136,7 +133,7 @@ class Top(_Strict):
         return self
 
 
-class Audience(_Strict):
+class Audience(Strict):
     name: str
     description: str
     channel: Channel

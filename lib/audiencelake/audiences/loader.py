@@ -9,8 +9,6 @@ import re
 from datetime import date
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from audiencelake.audiences.definitions import (
     OPERATORS,
     All,
@@ -25,7 +23,7 @@ from audiencelake.audiences.definitions import (
     audiences_of,
 )
 from audiencelake.audiences.fields import SCORE_FIELDS
-from audiencelake.config import read_yaml_mapping
+from audiencelake.core.declarative import read_yaml_mapping, validate
 from audiencelake.errors import ConfigError
 from audiencelake.resources import resource_dir
 from audiencelake.tags.definitions import NUMERIC_TYPES
@@ -34,12 +32,6 @@ from audiencelake.tags.loader import load_catalogue
 COMBINATORS = {"all", "any", "not"}
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # audience and destination names end up in paths and predicates
 LEAF_OPERATORS = {*OPERATORS, "between", "in", "is_null"}
-
-
-def _pydantic_error(file: str, prefix: str, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    key = ".".join([prefix, *(str(p) for p in err["loc"])]).rstrip(".")
-    return ConfigError(file, key, err["msg"])
 
 
 class _RuleParser:
@@ -158,20 +150,14 @@ def definitions_from(raw: object, file: str, tags_file: Path | str | None = None
             raise ConfigError(
                 file, f"destinations.{name}", "use letters, digits and underscores, starting with a letter"
             )
-        try:
-            destinations[name] = Destination.model_validate(spec)
-        except ValidationError as exc:
-            raise _pydantic_error(file, f"destinations.{name}", exc) from None
+        destinations[name] = validate(Destination, spec, file, f"destinations.{name}")
     audiences = {}
     for name, spec in raw["audiences"].items():
         if not isinstance(spec, dict):
             raise ConfigError(file, f"audiences.{name}", "expected a mapping")
         if not NAME.fullmatch(str(name)):
             raise ConfigError(file, f"audiences.{name}", "use letters, digits and underscores, starting with a letter")
-        try:
-            audiences[name] = Audience.model_validate({**spec, "name": name})
-        except ValidationError as exc:
-            raise _pydantic_error(file, f"audiences.{name}", exc) from None
+        audiences[name] = validate(Audience, {**spec, "name": name}, file, f"audiences.{name}")
     types = field_types(tags_file)
     parser = _RuleParser(file, types, set(audiences))
     rules = {name: parser.parse(a.rule_spec, f"audiences.{name}.rule") for name, a in audiences.items()}

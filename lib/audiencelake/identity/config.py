@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from audiencelake.config import read_yaml_mapping
-from audiencelake.errors import ConfigError
+from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
 from audiencelake.resources import resource_dir
 
 # node type -> the one-letter prefix of its node key
@@ -20,11 +19,7 @@ MATCH_COLUMNS = ("first_name", "last_name", "email", "email_local", "email_domai
 COMPARISON_ARITY = {"forename_surname": 2, "name": 1, "email": 1, "date_of_birth": 1, "exact": 1, "levenshtein": 1}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Guard(_Strict):
+class Guard(Strict):
     max_customers: int = Field(ge=1)
 
 
@@ -34,7 +29,7 @@ def _check_columns(columns: list[str]) -> list[str]:
     return columns
 
 
-class Comparison(_Strict):
+class Comparison(Strict):
     kind: Literal["forename_surname", "name", "email", "date_of_birth", "exact", "levenshtein"]
     columns: list[str] = Field(min_length=1)
     thresholds: list[int] = Field(default_factory=lambda: [1, 2])
@@ -47,7 +42,7 @@ class Comparison(_Strict):
         return self
 
 
-class Training(_Strict):
+class Training(Strict):
     prior_rules: list[list[str]] = Field(min_length=1)
     prior_recall: float = Field(default=0.7, gt=0, le=1)
     u_max_pairs: int = Field(default=100_000, ge=100)
@@ -63,7 +58,7 @@ class Training(_Strict):
         return self
 
 
-class Matching(_Strict):
+class Matching(Strict):
     enabled: bool = True
     threshold: float = Field(default=0.95, gt=0, lt=1)
     evidence_max_customers: int = Field(default=3, ge=1)
@@ -80,7 +75,7 @@ class Matching(_Strict):
         return self
 
 
-class IdentityConfig(_Strict):
+class IdentityConfig(Strict):
     file: str = ""
     identifiers: dict[Literal["anonymous", "device", "email", "phone"], Guard]
     matching: Matching
@@ -99,9 +94,4 @@ def load_identity_config(path: Path | str | None = None) -> IdentityConfig:
     """
     path = Path(path) if path else resource_dir("conf") / "identity.yaml"
     raw = read_yaml_mapping(path)
-    try:
-        return IdentityConfig.model_validate({**raw, "file": str(path)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"] if p != "[key]") or "<root>"
-        raise ConfigError(str(path), key, err["msg"].removeprefix("Value error, ")) from None
+    return validate(IdentityConfig, {**raw, "file": str(path)}, str(path))

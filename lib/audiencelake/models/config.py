@@ -6,20 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from audiencelake.config import read_yaml_mapping
+from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
 from audiencelake.errors import ConfigError
 from audiencelake.resources import resource_dir
 from audiencelake.tags.expressions import ExpressionError, parse
 from audiencelake.tags.loader import load_catalogue
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Feature(_Strict):
+class Feature(Strict):
     """One model input: a SQL expression over profile tags, with words describing high and low values."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -28,7 +24,7 @@ class Feature(_Strict):
     low: str | None = None
 
 
-class Segmentation(_Strict):
+class Segmentation(Strict):
     algorithm: Literal["kmeans", "bisecting_kmeans"] = "kmeans"
     k_min: int = Field(default=3, ge=2)
     k_max: int = Field(default=8, ge=2)
@@ -45,12 +41,12 @@ class Segmentation(_Strict):
         return self
 
 
-class ChurnSmallData(_Strict):
+class ChurnSmallData(Strict):
     below: int = Field(ge=1)  # training users
     grids: dict[Literal["logistic_regression", "gbt"], dict[str, list[float]]]
 
 
-class Churn(_Strict):
+class Churn(Strict):
     label_days: int = Field(default=30, ge=1)
     among: str = "TRUE"
     folds: int = Field(default=3, ge=2)
@@ -71,24 +67,24 @@ class Churn(_Strict):
         return "full", self.grids
 
 
-class Clv(_Strict):
+class Clv(Strict):
     holdout_days: int = Field(default=30, ge=1)
     horizon_days: int = Field(default=90, ge=1)
     value_round: float = Field(default=0.01, gt=0)
 
 
-class Grid(_Strict):
+class Grid(Strict):
     rank: list[int] = Field(min_length=1)
     reg_param: list[float] = Field(min_length=1)
     alpha: list[float] = Field(min_length=1)
 
 
-class RecommendationsSmallData(_Strict):
+class RecommendationsSmallData(Strict):
     below: int = Field(ge=1)  # training interactions (user, item pairs)
     grid: Grid
 
 
-class Recommendations(_Strict):
+class Recommendations(Strict):
     history_days: int = Field(default=120, ge=1)
     test_days: int = Field(default=14, ge=1)
     k: int = Field(default=10, ge=1)
@@ -108,7 +104,7 @@ class Recommendations(_Strict):
         return "full", self.grid
 
 
-class Propensity(_Strict):
+class Propensity(Strict):
     window_days: int = Field(default=7, ge=1)
     snapshot_every_days: int = Field(default=30, ge=1)
     snapshots: int = Field(default=2, ge=1)
@@ -120,7 +116,7 @@ class Propensity(_Strict):
     parallelism: int = Field(default=2, ge=1)  # snapshot profiles computed at once
 
 
-class ModelsConfig(_Strict):
+class ModelsConfig(Strict):
     file: str = ""
     segmentation: Segmentation
     churn: Churn
@@ -158,10 +154,6 @@ def load_models_config(path: Path | str | None = None, tags_file: Path | str | N
     """
     path = Path(path) if path else resource_dir("conf") / "models.yaml"
     raw = read_yaml_mapping(path)
-    try:
-        config = ModelsConfig.model_validate({**raw, "file": str(path)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(str(path), ".".join(str(p) for p in err["loc"]), err["msg"]) from None
+    config = validate(ModelsConfig, {**raw, "file": str(path)}, str(path))
     _check_expressions(config, {t.name for t in load_catalogue(tags_file).tags})
     return config

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from audiencelake.core.declarative import Strict
 from audiencelake.errors import ConfigError
 from audiencelake.tags.expressions import Parsed, parse
 
@@ -26,11 +27,7 @@ NUMERIC_TYPES = {"int", "long", "double"}
 RESERVED = {"user_id", "as_of"}  # columns of gold.user_profile besides the tags
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TagSource(_Strict):
+class TagSource(Strict):
     """A silver table as tags see it: who the rows belong to, when they happened, and extra per-row columns."""
 
     table: str
@@ -45,7 +42,7 @@ class TagSource(_Strict):
     lookback_days: int | None = Field(None, ge=0)
 
 
-class Input(_Strict):
+class Input(Strict):
     """One source's contribution to a weighted `top` preference."""
 
     source: str
@@ -53,19 +50,19 @@ class Input(_Strict):
     weight: str = "1"
 
 
-class Score(_Strict):
+class Score(Strict):
     of: str
     bins: int = Field(5, ge=2, le=10)
     higher_is_better: bool = True
     among: str | None = None  # which users set the cut points (an expression over tags); all by default
 
 
-class Rule(_Strict):
+class Rule(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_ +-]+$")
     when: str
 
 
-class Tag(_Strict):
+class Tag(Strict):
     name: str
     description: str
     kind: Kind
@@ -114,7 +111,7 @@ class Tag(_Strict):
         return [self.source] if self.source else []
 
 
-class Catalogue(_Strict):
+class Catalogue(Strict):
     """The validated tag catalogue: sources, parameters and tags (in file order; `order` is evaluation order)."""
 
     file: str

@@ -10,6 +10,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from audiencelake.errors import AudiencelakeError
+
 # Spark SQL functions that sqlglot parses as unknown (`Anonymous`) but Spark has.
 SPARK_FUNCTIONS = frozenset({"log1p", "expm1", "bround", "try_add", "try_subtract", "try_multiply", "nanvl"})
 # Functions whose value depends on the clock or on chance: a profile must be a function of its data and as-of date.
@@ -29,7 +31,7 @@ NONDETERMINISTIC = tuple(
 )
 
 
-class ExpressionError(ValueError):
+class ExpressionError(AudiencelakeError, ValueError):
     """An expression does not parse, or uses something it may not (the message says what)."""
 
 

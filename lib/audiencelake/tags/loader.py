@@ -7,10 +7,8 @@ from datetime import date
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from audiencelake.contracts import contract
+from audiencelake.core.declarative import read_yaml, validate
 from audiencelake.errors import ConfigError, ContractError
 from audiencelake.resources import resource_dir
 from audiencelake.tags.definitions import NAME, NUMERIC_TYPES, Catalogue, Tag, TagSource, dependencies
@@ -58,12 +56,7 @@ class _Loader:
         self.parsed[text] = parsed
 
     def model(self, cls, data, key: str):
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in (key, *err["loc"]))
-            raise self.fail(where, err["msg"].removeprefix("Value error, ")) from None
+        return validate(cls, data, self.file, key)
 
     def load(self) -> Catalogue:
         raw = self.raw
@@ -246,10 +239,4 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         ConfigError: names the file, the tag (`tags.<name>.<key>`) or section, and the reason.
     """
     path = Path(path) if path else resource_dir("conf") / "tags.yaml"
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {exc}") from None
-    return _Loader(str(path), raw).load()
+    return _Loader(str(path), read_yaml(path)).load()
