@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pyspark.sql import types as T
 
 from audiencelake.core.declarative import Strict, read_yaml, validate
+from audiencelake.core.expectations import EXPECTATION_TYPES
 from audiencelake.errors import ConfigError, ContractError
 from audiencelake.resources import resource_dir
 
@@ -29,23 +30,6 @@ _PRIMITIVES: dict[str, T.DataType] = {
 }
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _ARRAY = re.compile(r"^array<(.+)>$")
-
-# Row-level expectation types a contract may use, with the kwargs each requires. Each has a Spark predicate.
-ROW_EXPECTATIONS: dict[str, set[str]] = {
-    "expect_column_values_to_not_be_null": {"column"},
-    "expect_column_values_to_be_between": {"column"},
-    "expect_column_values_to_be_in_set": {"column", "value_set"},
-    "expect_column_values_to_not_be_in_set": {"column", "value_set"},
-    "expect_column_values_to_match_regex": {"column", "regex"},
-    "expect_column_value_lengths_to_be_between": {"column"},
-    "expect_column_pair_values_a_to_be_greater_than_b": {"column_A", "column_B"},
-}
-# Table-level expectation types: recorded, and under the `fail` policy they stop the run, but they select no rows.
-TABLE_EXPECTATIONS: dict[str, set[str]] = {
-    "expect_table_row_count_to_be_between": set(),
-    "expect_compound_columns_to_be_unique": {"column_list"},
-    "expect_column_values_to_be_unique": {"column"},
-}
 
 
 def spark_type(type_name: str) -> T.DataType:
@@ -95,7 +79,7 @@ class Expectation(Strict):
 
     @property
     def row_level(self) -> bool:
-        return self.expectation in ROW_EXPECTATIONS
+        return EXPECTATION_TYPES[self.expectation].rejects is not None
 
     @property
     def columns(self) -> list[str]:
@@ -161,11 +145,11 @@ class Contract(Strict):
             if exp.name in seen:
                 raise ValueError(f"{where}: duplicate expectation name")
             seen.add(exp.name)
-            required = ROW_EXPECTATIONS.get(exp.expectation, TABLE_EXPECTATIONS.get(exp.expectation))
-            if required is None:
-                known = sorted(ROW_EXPECTATIONS) + sorted(TABLE_EXPECTATIONS)
-                raise ValueError(f"{where}: unsupported expectation '{exp.expectation}'; supported: {known}")
-            if missing := required - set(exp.kwargs):
+            kind = EXPECTATION_TYPES.get(exp.expectation)
+            if kind is None:
+                raise ValueError(f"{where}: unsupported expectation '{exp.expectation}'; supported: "
+                                 f"{sorted(EXPECTATION_TYPES)}")  # fmt: skip
+            if missing := kind.required - set(exp.kwargs):
                 raise ValueError(f"{where}: missing kwargs {sorted(missing)}")
             for col in exp.columns:
                 if col not in names:
