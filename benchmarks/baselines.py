@@ -21,10 +21,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, NumericType, StringType, TimestampType
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.models.config import load_models_config
 from audiencelake.models.recommendations import als, interactions
-from audiencelake.runs import Run
 from audiencelake.tags.loader import load_catalogue
 
 

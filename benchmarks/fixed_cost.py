@@ -22,10 +22,10 @@ from pathlib import Path
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from audiencelake.config import load_settings  # noqa: E402
-from audiencelake.lake import Lake  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
-from audiencelake.session import build_session  # noqa: E402
+from audiencelake.core.config import load_settings  # noqa: E402
+from audiencelake.core.lake import Lake  # noqa: E402
+from audiencelake.core.runs import Run  # noqa: E402
+from audiencelake.core.session import build_session  # noqa: E402
 from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
 from audiencelake.synth.world import DEFAULT_END  # noqa: E402
 from worlds import workdir  # noqa: E402

@@ -24,13 +24,13 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 from pyspark.sql import DataFrame  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from audiencelake.config import load_settings  # noqa: E402
+from audiencelake.core.config import load_settings  # noqa: E402
+from audiencelake.core.lake import RESTRICTED, Lake  # noqa: E402
+from audiencelake.core.runs import Run  # noqa: E402
+from audiencelake.core.session import build_session  # noqa: E402
 from audiencelake.identity.evaluate import clustering_quality  # noqa: E402
 from audiencelake.identity.graph import IdentityGraph  # noqa: E402
 from audiencelake.identity.matching import Matcher, match_records  # noqa: E402
-from audiencelake.lake import RESTRICTED, Lake  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
-from audiencelake.session import build_session  # noqa: E402
 from worlds import ID_COLUMNS, ingest_world, timed, workdir, world_arguments  # noqa: E402
 
 # the silver tables identity reads, ids suffixed per copy as worlds.amplify does, and the restricted CRM names

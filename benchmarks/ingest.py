@@ -16,13 +16,13 @@ import sys
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from audiencelake.config import load_settings  # noqa: E402
+from audiencelake.core.config import load_settings  # noqa: E402
+from audiencelake.core.lake import Lake  # noqa: E402
+from audiencelake.core.runs import Run  # noqa: E402
+from audiencelake.core.session import build_session  # noqa: E402
 from audiencelake.ingest.bronze import ingest_bronze  # noqa: E402
 from audiencelake.ingest.records import recording  # noqa: E402
 from audiencelake.ingest.silver import BatchAudit, process_batch  # noqa: E402
-from audiencelake.lake import Lake  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
-from audiencelake.session import build_session  # noqa: E402
 from audiencelake.synth import WorldSpec, generate_world  # noqa: E402
 from worlds import timed, workdir, world_arguments  # noqa: E402
 

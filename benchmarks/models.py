@@ -17,8 +17,8 @@ from datetime import date, timedelta
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
+from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.model_stages import MODELS  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
 from audiencelake.stages import StageContext, run_stage  # noqa: E402
 from audiencelake.tags.profile import build_profile  # noqa: E402
 from worlds import amplified_world, timed, workdir, world_arguments  # noqa: E402

@@ -29,10 +29,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 import numpy as np  # noqa: E402
 import pyspark  # noqa: E402
 
-from audiencelake.config import load_settings  # noqa: E402
-from audiencelake.lake import Lake  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
-from audiencelake.session import build_session  # noqa: E402
+from audiencelake.core.config import load_settings  # noqa: E402
+from audiencelake.core.lake import Lake  # noqa: E402
+from audiencelake.core.runs import Run  # noqa: E402
+from audiencelake.core.session import build_session  # noqa: E402
 from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
 from audiencelake.synth.world import DEFAULT_END  # noqa: E402
 from baselines import baselines  # noqa: E402
@@ -81,7 +81,7 @@ class PeakMemory:
 
 
 class StepSeconds(logging.Handler):
-    """Collects the steps a stage logs through `audiencelake.progress.Steps` (its records carry `step`)."""
+    """Collects the steps a stage logs through `audiencelake.core.progress.Steps` (its records carry `step`)."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)

@@ -18,8 +18,8 @@ from datetime import date
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from audiencelake.lake import Lake  # noqa: E402
-from audiencelake.runs import Run  # noqa: E402
+from audiencelake.core.lake import Lake  # noqa: E402
+from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.tags.compile import aggregate_all, longest_window  # noqa: E402
 from audiencelake.tags.definitions import Catalogue  # noqa: E402
 from audiencelake.tags.loader import load_catalogue  # noqa: E402

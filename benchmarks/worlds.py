@@ -14,11 +14,11 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from audiencelake.config import load_settings
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
-from audiencelake.session import build_session
+from audiencelake.core.config import load_settings
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
+from audiencelake.core.session import build_session
 from audiencelake.stages import StageContext, run_pipeline
 
 # id columns made unique per copy; everything else (times, amounts, categories) is copied as is

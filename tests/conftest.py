@@ -21,8 +21,8 @@ _main = sys.modules["__main__"]
 if os.environ.get("PYTEST_XDIST_WORKER") and not getattr(_main, "__spec__", None) and not hasattr(_main, "__file__"):
     _main.__file__ = __file__
 
-from audiencelake.config import Settings, load_settings  # noqa: E402
-from audiencelake.session import build_session  # noqa: E402
+from audiencelake.core.config import Settings, load_settings  # noqa: E402
+from audiencelake.core.session import build_session  # noqa: E402
 
 DRIVER_RESULT_LIMIT = "4m"
 TEST_OVERRIDES = [
@@ -79,8 +79,8 @@ WORLD = {"users": 300, "days": 45, "seed": 7}
 @pytest.fixture(scope="session")
 def world(spark, tmp_path_factory: pytest.TempPathFactory):
     """A small generated world, ingested once through every stage of this issue (synth -> quality)."""
-    from audiencelake.lake import Lake
-    from audiencelake.runs import Run
+    from audiencelake.core.lake import Lake
+    from audiencelake.core.runs import Run
     from audiencelake.stages import StageContext, run_pipeline
 
     root = tmp_path_factory.mktemp("world")
@@ -99,7 +99,7 @@ def small_models_config(path: Path) -> Path:
     test worlds are small enough for churn's and recommendations' `small_data` searches)."""
     import yaml
 
-    from audiencelake.resources import resource_dir
+    from audiencelake.core.resources import resource_dir
 
     raw = yaml.safe_load((resource_dir("conf") / "models.yaml").read_text())
     raw["segmentation"].update(k_min=4, k_max=6)
@@ -127,8 +127,8 @@ def captured_logs():
 @pytest.fixture(scope="session")
 def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     """A six-month world run through every stage, models included (trained, registered and scored once)."""
-    from audiencelake.lake import Lake
-    from audiencelake.runs import Run
+    from audiencelake.core.lake import Lake
+    from audiencelake.core.runs import Run
     from audiencelake.stages import StageContext, run_pipeline
     from audiencelake.synth.world import DEFAULT_END
 

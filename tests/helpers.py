@@ -6,8 +6,8 @@ import sys
 
 import yaml
 
-from audiencelake.config import SourceSettings
 from audiencelake.contracts import Contract
+from audiencelake.core.config import SourceSettings
 
 ORDERS_LIKE = """
 table: t_orders

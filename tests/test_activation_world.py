@@ -20,8 +20,8 @@ import pytest
 
 from audiencelake.audiences.runs import rebuild
 from audiencelake.cli import main
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from conftest import TEST_OVERRIDES, lake_settings
 from raw_world import read_world

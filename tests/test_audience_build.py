@@ -13,8 +13,8 @@ from audiencelake.audiences.build import build_one
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.loader import definitions_from
 from audiencelake.audiences.suppression import suppress
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake, check_schema
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake, check_schema
 from conftest import lake_settings
 
 AS_OF = date(2026, 10, 31)

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from audiencelake.audiences.loader import load_audiences
-from audiencelake.errors import ConfigError
-from audiencelake.resources import resource_dir
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.resources import resource_dir
 
 SHIPPED = yaml.safe_load((resource_dir("conf") / "audiences.yaml").read_text())
 

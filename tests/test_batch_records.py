@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audiencelake.errors import QualityGateError
-from audiencelake.failpoints import InjectedFault
+from audiencelake.core.errors import QualityGateError
+from audiencelake.core.failpoints import InjectedFault
+from audiencelake.core.lake import Lake
 from audiencelake.ingest.records import BatchRecords, recording
-from audiencelake.lake import Lake
 
 
 def _audit(source: str, batch: str, rows: int) -> dict:

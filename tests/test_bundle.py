@@ -76,8 +76,8 @@ def test_lib_imports_nothing_databricks_only() -> None:
 
 
 def test_unity_catalog_names_come_from_config() -> None:
-    from audiencelake.config import load_settings
-    from audiencelake.lake import Lake
+    from audiencelake.core.config import load_settings
+    from audiencelake.core.lake import Lake
 
     settings = load_settings("databricks", ["lake.catalog=dev", "lake.schemas.gold=marketing_gold"], environ={})
     lake = Lake(None, settings)

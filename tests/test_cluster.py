@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.tags.profile import build_profile
 from conftest import DRIVER_RESULT_LIMIT, ROOT, lake_settings
 from helpers import job_script

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from audiencelake.config import load_settings
-from audiencelake.errors import ConfigError
+from audiencelake.core.config import load_settings
+from audiencelake.core.errors import ConfigError
 
 
 def _conf(tmp_path: Path, text: str) -> Path:
@@ -84,7 +84,7 @@ def test_salt_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unsafe_names_are_refused(tmp_path: Path) -> None:
-    from audiencelake.runs import Run
+    from audiencelake.core.runs import Run
 
     with pytest.raises(ConfigError, match="--run-id"):
         Run.create(run_id="x' OR '1'='1")

@@ -4,9 +4,9 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
+from audiencelake.core.pii import with_salt
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
-from audiencelake.ingest.pii import with_salt
 from helpers import make_contract, make_source
 
 

@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql import types as T
 
 from audiencelake.contracts import contract, contracts, load_contract, spark_type
-from audiencelake.errors import ContractError
+from audiencelake.core.errors import ContractError
 
 VALID = """
 table: t

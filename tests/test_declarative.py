@@ -9,10 +9,10 @@ import pytest
 
 from audiencelake.audiences.loader import load_audiences
 from audiencelake.contracts import load_contract
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.resources import resource_dir
 from audiencelake.identity.config import load_identity_config
 from audiencelake.models.config import load_models_config
-from audiencelake.resources import resource_dir
 
 LOADERS = {
     "identity": (resource_dir("conf") / "identity.yaml", load_identity_config),

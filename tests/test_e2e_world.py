@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.contracts import contract
-from audiencelake.lake import RESTRICTED
+from audiencelake.core.lake import RESTRICTED
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +222,7 @@ def test_rerun_changes_no_table(world) -> None:
 
 
 def test_quality_carries_over_unchanged_tables_and_validates_the_rest(world) -> None:
-    from audiencelake.runs import Run
+    from audiencelake.core.runs import Run
     from audiencelake.stages import StageContext, run_stage
 
     lake, first = world["lake"], world["ctx"].run

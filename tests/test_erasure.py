@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from audiencelake.cli import main
-from audiencelake.lake import RESTRICTED, Lake
-from audiencelake.runs import Run
+from audiencelake.core.lake import RESTRICTED, Lake
+from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from conftest import captured_logs, lake_settings
 from raw_world import read_world

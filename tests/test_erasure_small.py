@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from audiencelake.cli import main
-from audiencelake.lake import RESTRICTED, Lake
+from audiencelake.core.lake import RESTRICTED, Lake
 from conftest import lake_settings
 from test_activation_world import cli_sets
 from test_erasure import holders

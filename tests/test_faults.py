@@ -1,5 +1,5 @@
 """Crash and re-run (issue 10): ingest stopped right after each of its Delta commits in turn (as a kill would leave
-the lake: `audiencelake.failpoints`), then run to the end, leaves every table's contents equal to a clean run's."""
+the lake: `audiencelake.core.failpoints`), then run to the end, leaves every table's contents equal to a clean run's."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from audiencelake.failpoints import ENV, InjectedFault
-from audiencelake.lake import RESTRICTED, Lake
-from audiencelake.runs import Run
+from audiencelake.core.failpoints import ENV, InjectedFault
+from audiencelake.core.lake import RESTRICTED, Lake
+from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from audiencelake.synth import WorldSpec, generate_world
 from audiencelake.synth.world import DEFAULT_END

@@ -1,6 +1,6 @@
 """Crash and re-run past ingest (issue 10), on a copy of the trained world: the profile stage stopped between its
 gold commits, a scoring stage stopped after its commit, and the export stopped with one audience's files complete
-in staging (`audiencelake.failpoints`). No destination folder of an unfinished export is visible, a kill's leftover
+in staging (`audiencelake.core.failpoints`). No destination folder of an unfinished export is visible, a kill's leftover
 staging folder is cleared, and after a re-run every gold table and every export file equals the clean run's."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from audiencelake.failpoints import ENV, InjectedFault
-from audiencelake.lake import Lake
+from audiencelake.core.failpoints import ENV, InjectedFault
+from audiencelake.core.lake import Lake
 from audiencelake.stages import StageContext, run_stage
 from conftest import lake_settings
 

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from audiencelake.contracts import Contract
-from audiencelake.errors import QualityGateError
+from audiencelake.core.errors import QualityGateError
 from audiencelake.quality.gate import validate
 
 RULES = Contract.model_validate({

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.errors import SourceError
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.errors import SourceError
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from conftest import lake_settings
 

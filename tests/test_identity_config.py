@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.resources import resource_dir
 from audiencelake.identity.config import load_identity_config
-from audiencelake.resources import resource_dir
 
 
 def _write(tmp_path: Path, change) -> Path:

@@ -10,10 +10,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
+from audiencelake.core.lake import RESTRICTED, Lake
+from audiencelake.core.runs import Run
 from audiencelake.identity.config import load_identity_config
 from audiencelake.identity.graph import IdentityGraph
-from audiencelake.lake import RESTRICTED, Lake
-from audiencelake.runs import Run
 from conftest import lake_settings
 
 pytestmark = pytest.mark.e2e

@@ -109,8 +109,8 @@ def test_new_records_scored_against_all_get_the_probabilities_of_a_full_scoring(
 
     from pyspark.sql import functions as F
 
+    from audiencelake.core.lake import RESTRICTED
     from audiencelake.identity.matching import Matcher, match_records
-    from audiencelake.lake import RESTRICTED
 
     lake = world["lake"]
     crm = lake.read(lake.ref("silver", "crm_profiles"))

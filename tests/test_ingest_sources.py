@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.config import SourceSettings
-from audiencelake.errors import SourceError
+from audiencelake.core.config import SourceSettings
+from audiencelake.core.errors import SourceError
+from audiencelake.core.lake import RESTRICTED, Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.pipeline import ingest_source
-from audiencelake.lake import RESTRICTED, Lake
-from audiencelake.runs import Run
 from conftest import lake_settings
 
 pytestmark = pytest.mark.e2e

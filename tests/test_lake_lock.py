@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audiencelake.cli import main
-from audiencelake.lake_lock import LOCK_FILE, LakeBusyError, lake_lock, lock_path, unlock
+from audiencelake.core.lake_lock import LOCK_FILE, LakeBusyError, lake_lock, lock_path, unlock
 from conftest import TEST_OVERRIDES, lake_settings
 
 
@@ -93,7 +93,7 @@ def _cli(*args: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_two_runs_started_at_once_one_runs_one_is_refused(spark, tmp_path: Path) -> None:
-    from audiencelake.lake import Lake
+    from audiencelake.core.lake import Lake
     from audiencelake.synth import WorldSpec, generate_world
     from audiencelake.synth.world import DEFAULT_END
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.ingest.pii import SALT, normalize_email, normalize_phone, salted_hash, with_salt
+from audiencelake.core.pii import SALT, normalize_email, normalize_phone, salted_hash, with_salt
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import pytest
 from pyspark.sql import functions as F
 from scipy.stats import spearmanr
 
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.tags.loader import load_catalogue
 from audiencelake.tags.profile import build_profile
 from plans import last_execution_id, scanned_locations
@@ -261,8 +261,8 @@ def test_events_after_the_as_of_date_change_nothing(world, tmp_path):
 def test_a_tag_whose_definition_cannot_give_its_type_names_the_tag(world, tmp_path):
     import yaml
 
-    from audiencelake.errors import ConfigError
-    from audiencelake.resources import resource_dir
+    from audiencelake.core.errors import ConfigError
+    from audiencelake.core.resources import resource_dir
 
     data = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())
     next(t for t in data["tags"] if t["name"] == "preferred_device")["type"] = "long"

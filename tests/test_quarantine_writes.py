@@ -4,9 +4,9 @@ batch (stopped part-way, or under other rules) left rows for it, which then go."
 from __future__ import annotations
 
 from audiencelake.contracts import contract
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.silver import _write_quarantine
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 BAD = "_stage string, _reason string, _rule string, _file string, _raw string"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from audiencelake.errors import AudiencelakeError, ConfigError
-from audiencelake.lake import Lake
+from audiencelake.core.errors import AudiencelakeError, ConfigError
+from audiencelake.core.lake import Lake
 from audiencelake.models import btyd
 from audiencelake.models.clv import ClvModel
 from audiencelake.models.config import load_models_config

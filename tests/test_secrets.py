@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from audiencelake.lake import RESTRICTED
+from audiencelake.core.lake import RESTRICTED
 from audiencelake.models.tracking import configure
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyspark
 
-from audiencelake.config import load_settings
-from audiencelake.errors import ConfigError
-from audiencelake.session import session_conf
+from audiencelake.core.config import load_settings
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.session import session_conf
 
 
 def test_session_has_delta_and_utc(spark, tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_local_workers_run_this_interpreter_without_an_activated_environment(spa
     (which lacks audiencelake, so the first UDF failed with ModuleNotFoundError)."""
     import sys
 
-    from audiencelake.session import build_session
+    from audiencelake.core.session import build_session
 
     monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
     build_session(load_settings("cluster", environ={}))  # not local: the cluster's own setting is left alone
@@ -61,7 +61,7 @@ def test_lake_version_follows_every_commit_and_equals_the_history(spark, tmp_pat
     """`Lake.version` reads the Delta log's snapshot; it must see each new commit, as `DESCRIBE HISTORY` does."""
     from delta.tables import DeltaTable
 
-    from audiencelake.lake import Lake, TableRef
+    from audiencelake.core.lake import Lake, TableRef
     from conftest import lake_settings
 
     lake, path = Lake(spark, lake_settings(tmp_path)), str(tmp_path / "t")

@@ -14,10 +14,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.failpoints import ENV, InjectedFault
+from audiencelake.core.failpoints import ENV, InjectedFault
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.sessions import sessionise
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 from audiencelake.stages import StageContext, run_stage
 from conftest import lake_settings
 

@@ -7,8 +7,8 @@ import threading
 from datetime import UTC, datetime
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.stage_inputs import fingerprint, library_version, record, unchanged
 
 

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from audiencelake import stages
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from conftest import lake_settings
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from audiencelake import stages
 from audiencelake.cli import main
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
 from audiencelake.report.dictionary import data_dictionary
 from helpers import job_script
 
@@ -59,8 +59,8 @@ def test_cli_writes_docs_and_reports_bad_config(tmp_path: Path, capsys: pytest.C
 
 
 def test_synth_stage_reuses_the_same_world_and_refuses_another(spark, settings) -> None:
-    from audiencelake.lake import Lake
-    from audiencelake.runs import Run
+    from audiencelake.core.lake import Lake
+    from audiencelake.core.runs import Run
 
     lake = Lake(spark, settings)
     ctx = stages.StageContext(lake, Run.create(), {"users": 30, "days": 14, "seed": 1})
@@ -78,7 +78,7 @@ def test_long_stages_log_spark_progress(spark, caplog: pytest.LogCaptureFixture)
     import logging
     import time
 
-    from audiencelake.progress import heartbeat
+    from audiencelake.core.progress import heartbeat
 
     def slow(rows):
         time.sleep(3)

@@ -11,11 +11,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.ingest.stream import start_stream, streaming_sources
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 from audiencelake.synth import WorldSpec, generate_world
 from conftest import lake_settings
 

@@ -59,7 +59,7 @@ def test_memory_does_not_grow_with_users(tmp_path: Path) -> None:
 
 
 def test_a_world_too_short_for_its_plants_is_refused() -> None:
-    from audiencelake.errors import ConfigError
+    from audiencelake.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="days: 10: a world needs at least 14 days"):
         WorldSpec(users=50, days=10)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiencelake.errors import ConfigError
-from audiencelake.resources import resource_dir
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.resources import resource_dir
 from audiencelake.tags.loader import load_catalogue
 
 DEFAULT = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())

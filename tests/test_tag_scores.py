@@ -9,7 +9,7 @@ from datetime import date
 import yaml
 from pyspark.sql import functions as F
 
-from audiencelake.resources import resource_dir
+from audiencelake.core.resources import resource_dir
 from audiencelake.tags.evaluate import Evaluator
 from audiencelake.tags.loader import load_catalogue
 

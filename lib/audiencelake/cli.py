@@ -17,8 +17,8 @@ import typer
 from audiencelake.cli_activation import audience_app, forget, measure, suppress
 from audiencelake.cli_info import bundle, contracts_app, models_app, report, summary, tags_app
 from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
-from audiencelake.config import load_settings
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.config import load_settings
+from audiencelake.core.errors import AudiencelakeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -127,7 +127,7 @@ def synth(
 
 def _empty_lake(root: Path) -> None:
     """Delete everything under a local lake but its lock (held by the command doing it)."""
-    from audiencelake.lake_lock import LOCK_FILE
+    from audiencelake.core.lake_lock import LOCK_FILE
 
     for child in root.iterdir():
         if child.name != LOCK_FILE:
@@ -184,8 +184,8 @@ def demo(
 @app.command()
 def unlock(env: Env = "local", sets: Sets = None) -> None:
     """Remove the lake's lock left by a run that is gone (check first that it no longer runs)."""
-    from audiencelake.lake_lock import lock_path
-    from audiencelake.lake_lock import unlock as remove
+    from audiencelake.core.lake_lock import lock_path
+    from audiencelake.core.lake_lock import unlock as remove
 
     settings = load_settings(env, sets or [])
     holder = remove(settings)

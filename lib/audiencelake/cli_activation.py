@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
-from audiencelake.config import load_settings
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.config import load_settings
+from audiencelake.core.errors import AudiencelakeError
 
 audience_app = typer.Typer(no_args_is_help=True, help="Audiences of conf/audiences.yaml: check, preview, rebuild.")
 

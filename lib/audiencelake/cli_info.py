@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from audiencelake.cli_options import AsOf, Env, Sets, context
-from audiencelake.config import load_settings
-from audiencelake.lake import Lake
+from audiencelake.core.config import load_settings
+from audiencelake.core.lake import Lake
 
 contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
 tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")

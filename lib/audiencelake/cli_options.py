@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from audiencelake.config import load_settings
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.config import load_settings
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 
 Env = Annotated[str, typer.Option("--env", help="Configuration: conf/<env>.yaml.")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Run date, YYYY-MM-DD (default: today, UTC).")]
@@ -19,7 +19,7 @@ Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a settin
 
 def context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | None, **options):
     """A stage context: settings of `env` with `sets`, the Spark session they configure, and the run."""
-    from audiencelake.session import build_session
+    from audiencelake.core.session import build_session
     from audiencelake.stages import StageContext
 
     settings = load_settings(env, sets or [])
@@ -30,8 +30,8 @@ def context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | N
 
 @contextmanager
 def locked(command: str, env: str, sets: list[str] | None, run_id: str | None = None):
-    """Hold the lake's lock (`audiencelake.lake_lock`) for a command that writes; taken before Spark starts."""
-    from audiencelake.lake_lock import lake_lock
+    """Hold the lake's lock (`audiencelake.core.lake_lock`) for a command that writes; taken before Spark starts."""
+    from audiencelake.core.lake_lock import lake_lock
 
     with lake_lock(load_settings(env, sets or []), command, run_id):
         yield

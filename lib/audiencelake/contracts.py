@@ -15,9 +15,9 @@ from pydantic import Field, model_validator
 from pyspark.sql import types as T
 
 from audiencelake.core.declarative import Strict, read_yaml, validate
+from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.expectations import EXPECTATION_TYPES
-from audiencelake.errors import ConfigError, ContractError
-from audiencelake.resources import resource_dir
+from audiencelake.core.resources import resource_dir
 
 _PRIMITIVES: dict[str, T.DataType] = {
     "string": T.StringType(),

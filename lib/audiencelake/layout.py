@@ -15,9 +15,9 @@ from delta.exceptions import DeltaConcurrentModificationException
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, contracts
+from audiencelake.core.lake import Lake, TableRef
+from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.lake import Lake, TableRef
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.layout")
 AUTO_COMPACT = "spark.databricks.delta.autoCompact.enabled"  # the session's say, above the tables' property

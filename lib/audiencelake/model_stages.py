@@ -14,9 +14,9 @@ from pathlib import Path
 
 from audiencelake import pipeline_stages  # noqa: F401  (registers the profile stage these depend on)
 from audiencelake.contracts import contracts
+from audiencelake.core.resources import resource_dir
 from audiencelake.models.config import load_models_config
 from audiencelake.models.registry import champion_run, champion_tag, tag_version
-from audiencelake.resources import resource_dir
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.stages import StageContext, stage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 
 
 def purchases(lake: Lake) -> DataFrame:

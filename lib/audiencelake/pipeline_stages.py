@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
 from audiencelake.identity.stitch import stitch_identities
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.layout import optimize_tables

@@ -19,9 +19,9 @@ from importlib.resources.abc import Traversable
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
+from audiencelake.core.lake import Lake, TableRef
+from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.lake import Lake, TableRef
-from audiencelake.runs import Run
 
 _partitioned: set[str] = set()  # tables known to be partitioned by stage, in this process
 _partitioning = threading.Lock()

@@ -15,10 +15,10 @@ from typing import Any
 
 from pyspark.util import inheritable_thread_target
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
-from audiencelake.progress import heartbeat
-from audiencelake.runs import Run
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
+from audiencelake.core.progress import heartbeat
+from audiencelake.core.runs import Run
 
 log = logging.getLogger("audiencelake.stages")
 

@@ -27,12 +27,12 @@ from audiencelake.audiences.export_files import MANIFEST, STAGING, clear_staging
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.runs import activated_run, recorded
 from audiencelake.contracts import spark_type
-from audiencelake.errors import AudiencelakeError
-from audiencelake.failpoints import reached
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.failpoints import reached
+from audiencelake.core.lake import Lake
+from audiencelake.core.pii import normalize_email, normalize_phone
+from audiencelake.core.runs import Run
 from audiencelake.identity.lookup import current_user_ids
-from audiencelake.ingest.pii import normalize_email, normalize_phone
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.audiences")
 

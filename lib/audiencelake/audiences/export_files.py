@@ -14,7 +14,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
 
 log = logging.getLogger("audiencelake.audiences")
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "customer_match": "csv"}

@@ -10,8 +10,8 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake, TableRef
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake, TableRef
 
 
 @dataclass(frozen=True)

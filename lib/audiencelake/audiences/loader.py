@@ -24,8 +24,8 @@ from audiencelake.audiences.definitions import (
 )
 from audiencelake.audiences.fields import SCORE_FIELDS
 from audiencelake.core.declarative import read_yaml_mapping, validate
-from audiencelake.errors import ConfigError
-from audiencelake.resources import resource_dir
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.resources import resource_dir
 from audiencelake.tags.definitions import NUMERIC_TYPES
 from audiencelake.tags.loader import load_catalogue
 

@@ -12,10 +12,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.audiences.uplift import GroupSums, uplift
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake, check_schema
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake, check_schema
+from audiencelake.core.runs import Run
 from audiencelake.orders import purchases
-from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
 
 log = logging.getLogger("audiencelake.audiences")

@@ -16,10 +16,10 @@ from audiencelake.audiences.build import MEMBER_COLUMNS, Built, build_audiences
 from audiencelake.audiences.definitions import Definitions
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.loader import definitions_from, load_audiences
+from audiencelake.core.errors import AudiencelakeError, ConfigError
+from audiencelake.core.lake import Lake, check_schema
+from audiencelake.core.runs import IDENTIFIER, Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.errors import AudiencelakeError, ConfigError
-from audiencelake.lake import Lake, check_schema
-from audiencelake.runs import IDENTIFIER, Run
 from audiencelake.stage_inputs import library_version, record, recorded_run, unchanged
 
 log = logging.getLogger("audiencelake.audiences")

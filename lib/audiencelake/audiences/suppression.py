@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.ingest.pii import normalize_email, normalize_phone, salted_hash, with_salt
-from audiencelake.lake import Lake, check_schema
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake, check_schema
+from audiencelake.core.pii import normalize_email, normalize_phone, salted_hash, with_salt
 
 REASONS = ("unsubscribe", "complaint", "do_not_contact", "erasure")
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.audiences.export import match_hashes
-from audiencelake.ingest.pii import normalize_email, salted_hash, with_salt
-from audiencelake.lake import RESTRICTED, Lake
+from audiencelake.core.lake import RESTRICTED, Lake
+from audiencelake.core.pii import normalize_email, salted_hash, with_salt
 
 MAX_HOPS = 20
 

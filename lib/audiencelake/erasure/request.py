@@ -19,11 +19,11 @@ from pathlib import Path
 from audiencelake.audiences.export import local_root
 from audiencelake.audiences.export_files import clear_staging
 from audiencelake.audiences.suppression import suppress
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake, check_schema
 from audiencelake.erasure.files import scrub_exports, scrub_landing
 from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake, check_schema
 
 log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")

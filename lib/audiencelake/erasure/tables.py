@@ -15,10 +15,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.config import DELTA_RETENTION_HOURS
 from audiencelake.contracts import contract
+from audiencelake.core.config import DELTA_RETENTION_HOURS
+from audiencelake.core.lake import WORK, Lake, TableRef
 from audiencelake.erasure.person import Person
-from audiencelake.lake import WORK, Lake, TableRef
 
 log = logging.getLogger("audiencelake.erasure")
 CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
 
 
 class ComponentsDidNotConverge(AudiencelakeError):

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
-from audiencelake.resources import resource_dir
+from audiencelake.core.resources import resource_dir
 
 # node type -> the one-letter prefix of its node key
 NODE_TYPES = {"customer": "c", "anonymous": "a", "device": "d", "email": "e", "phone": "p"}

@@ -16,15 +16,15 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.lake import Lake, check_schema
+from audiencelake.core.progress import Steps
+from audiencelake.core.runs import Run
 from audiencelake.identity import edges as E
 from audiencelake.identity.components import connected_components
 from audiencelake.identity.config import IdentityConfig, load_identity_config
 from audiencelake.identity.graph_writes import SOURCES, GraphWrites
 from audiencelake.identity.match_edges import MatchEdges
 from audiencelake.identity.persons import assign_ids
-from audiencelake.lake import Lake, check_schema
-from audiencelake.progress import Steps
-from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
 

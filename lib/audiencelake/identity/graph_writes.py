@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
-from audiencelake.lake import check_schema
+from audiencelake.core.lake import check_schema
 
 SOURCES = ("clickstream_events", "crm_profiles")  # the silver tables identity reads
 PRUNE_LIMIT = 400  # relabelling MERGEs list at most this many partition values (dates) in their condition

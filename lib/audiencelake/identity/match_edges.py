@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.lake import RESTRICTED, check_schema
 from audiencelake.identity.matching import Matcher, match_records, train_model
-from audiencelake.lake import RESTRICTED, check_schema
 
 
 class MatchEdges:

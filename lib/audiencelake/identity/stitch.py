@@ -9,9 +9,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.identity.graph import IdentityGraph
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 
 def attach_user_ids(df: DataFrame, lake: Lake, c: Contract) -> DataFrame:

@@ -18,12 +18,12 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.config import SourceSettings
 from audiencelake.contracts import Contract, contract
-from audiencelake.errors import SourceError
+from audiencelake.core.config import SourceSettings
+from audiencelake.core.errors import SourceError
+from audiencelake.core.lake import Lake, check_schema
+from audiencelake.core.runs import Run
 from audiencelake.ingest.landing import LandingFile, canonical_path_col, list_files
-from audiencelake.lake import Lake, check_schema
-from audiencelake.runs import Run
 
 # Why a record cannot be used at all (bronze `_error`, the quarantine's reason at stage `bronze`)
 MALFORMED = "malformed_record"  # not a JSON object, or a CSV row with the wrong number of fields

@@ -6,8 +6,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import SESSION_COLUMNS, Contract, spark_type
-from audiencelake.errors import ContractError
-from audiencelake.ingest.pii import NORMALIZERS, salted_hash
+from audiencelake.core.errors import ContractError
+from audiencelake.core.pii import NORMALIZERS, salted_hash
 
 
 def derive(df: DataFrame, c: Contract) -> DataFrame:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from audiencelake.contracts import contract
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.bronze import BronzeBatch, ingest_bronze
 from audiencelake.ingest.records import BatchRecords, recording
 from audiencelake.ingest.sessions import add_sessions
 from audiencelake.ingest.silver import BatchAudit, pending_batches, process_batch
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 from audiencelake.quality.results import write_results
 
 

@@ -15,8 +15,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import SESSION_COLUMNS, Contract, Sessions
-from audiencelake.failpoints import reached
-from audiencelake.lake import Lake, TableRef, check_schema
+from audiencelake.core.failpoints import reached
+from audiencelake.core.lake import Lake, TableRef, check_schema
 
 _NEW, _BEFORE = "_session_new", "_session_before"  # row of the batch; existing row before the recomputed range
 

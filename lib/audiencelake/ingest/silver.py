@@ -16,17 +16,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, contract
+from audiencelake.core.lake import RESTRICTED, Lake, check_schema
+from audiencelake.core.pii import SALT, salted_hash, with_salt
+from audiencelake.core.runs import Run
 from audiencelake.identity.stitch import attach_user_ids
 from audiencelake.ingest.bronze import BATCH_STORAGE
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
-from audiencelake.ingest.pii import SALT, salted_hash, with_salt
 from audiencelake.ingest.records import BatchRecords
 from audiencelake.ingest.sessions import Sessioned, sessionise, update_sessions
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
-from audiencelake.lake import RESTRICTED, Lake, check_schema
 from audiencelake.quality.gate import validate
-from audiencelake.runs import Run
 
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
 

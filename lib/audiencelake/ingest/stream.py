@@ -18,13 +18,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.ingest.bronze import BronzeBatch, append_batch, json_records, read_ledger
 from audiencelake.ingest.landing import LandingFile, list_files
 from audiencelake.ingest.pipeline import process_pending
 from audiencelake.ingest.records import recording
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
 SOURCE_COLUMN = "_stream_source"

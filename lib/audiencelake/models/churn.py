@@ -18,8 +18,9 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.errors import ConfigError
-from audiencelake.lake import Lake
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.models.config import Churn
 from audiencelake.models.features import FEATURES, feature_stages, held_out, profile_as_of, reference_profile
 from audiencelake.models.metrics import binary_report, log_report
@@ -27,7 +28,6 @@ from audiencelake.models.parallel import map_parallel
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "churn"

@@ -20,7 +20,8 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.models import btyd
 from audiencelake.models.config import Clv
 from audiencelake.models.plots import log_bars
@@ -28,7 +29,6 @@ from audiencelake.models.registry import Promotion, champion_uri, register
 from audiencelake.models.scoring import write_scores
 from audiencelake.models.tracking import registered_name, training_run
 from audiencelake.orders import purchases
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "clv"

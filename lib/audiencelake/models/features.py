@@ -10,8 +10,8 @@ from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
 from audiencelake.models.config import Feature
 from audiencelake.tags.profile import compute_profile
 

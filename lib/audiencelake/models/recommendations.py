@@ -19,7 +19,8 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.models.config import Recommendations
 from audiencelake.models.features import profile_as_of
 from audiencelake.models.parallel import map_parallel
@@ -27,7 +28,6 @@ from audiencelake.models.plots import log_bars
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "recommendations"

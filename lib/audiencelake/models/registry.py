@@ -13,8 +13,8 @@ import mlflow.spark
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
 from audiencelake.models.tracking import configure, registered_name
 
 log = logging.getLogger("audiencelake.models")

@@ -11,8 +11,8 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.sql import sql_literal
-from audiencelake.lake import Lake, check_schema
 from audiencelake.models.registry import champion_uri
 from audiencelake.models.tracking import registered_name
 

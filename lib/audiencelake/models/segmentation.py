@@ -15,7 +15,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.models.config import Feature, Segmentation
 from audiencelake.models.features import FEATURES, feature_stages, profile_as_of
 from audiencelake.models.parallel import map_parallel
@@ -23,7 +24,6 @@ from audiencelake.models.plots import log_line
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
 from audiencelake.models.tracking import training_run
-from audiencelake.runs import Run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "segmentation"

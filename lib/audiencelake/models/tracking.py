@@ -15,9 +15,9 @@ from contextlib import contextmanager
 import mlflow
 from mlflow import MlflowClient
 
-from audiencelake.config import Settings
-from audiencelake.lake import Lake
-from audiencelake.runs import Run
+from audiencelake.core.config import Settings
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 
 SQLITE = "sqlite:///"
 

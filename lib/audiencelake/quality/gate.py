@@ -24,7 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import Contract, Expectation
-from audiencelake.errors import QualityGateError
+from audiencelake.core.errors import QualityGateError
 from audiencelake.quality.params import resolve_kwargs
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import build_suite, contract_expectations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audiencelake.contracts import contract
-from audiencelake.lake import Lake, check_schema
+from audiencelake.core.lake import Lake, check_schema
 
 
 def write_results(lake: Lake, records: list[dict], replace: str, fresh: bool = False) -> None:

@@ -7,10 +7,10 @@ import logging
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contracts
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
 from audiencelake.quality.gate import GateResult, recorded, scope_expectations, suite_hash, validate
 from audiencelake.quality.results import write_results
-from audiencelake.runs import Run
 
 log = logging.getLogger(__name__)
 

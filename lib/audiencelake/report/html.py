@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 from audiencelake.report.sections import SECTIONS, Context
 
 log = logging.getLogger(__name__)

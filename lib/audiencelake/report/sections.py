@@ -16,7 +16,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from audiencelake import charts
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 from audiencelake.report.summary import AUDIT_COLUMNS
 
 

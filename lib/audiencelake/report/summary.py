@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 
 AUDIT_COLUMNS = ("rows_read", "rows_bronze_rejected", "rows_silver_rejected", "rows_duplicate", "rows_superseded",
                  "rows_to_silver")  # fmt: skip

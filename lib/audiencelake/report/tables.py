@@ -6,7 +6,7 @@ import json
 
 from pyspark.sql import functions as F
 
-from audiencelake.lake import Lake
+from audiencelake.core.lake import Lake
 from audiencelake.report.summary import text_table
 
 

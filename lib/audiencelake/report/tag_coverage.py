@@ -7,8 +7,8 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from audiencelake.errors import AudiencelakeError
-from audiencelake.lake import Lake
+from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
 from audiencelake.report.summary import text_table
 
 

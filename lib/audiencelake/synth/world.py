@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
 from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, expected_order_value, orders, social
 from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, Catalogue, make_catalogue
 from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_field, dumps, plant, set_field

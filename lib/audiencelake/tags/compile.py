@@ -14,8 +14,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.lake import Lake
 from audiencelake.core.sql import sql_literal
-from audiencelake.lake import Lake
 from audiencelake.tags.definitions import Catalogue, Tag
 
 AGE = "__age_days"  # days from an event to the end of the as-of date, for time decay

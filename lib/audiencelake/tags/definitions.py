@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from audiencelake.core.declarative import Strict
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
 from audiencelake.tags.expressions import Parsed, parse
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")

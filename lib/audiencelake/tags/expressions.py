@@ -10,7 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError
 
 # Spark SQL functions that sqlglot parses as unknown (`Anonymous`) but Spark has.
 SPARK_FUNCTIONS = frozenset({"log1p", "expm1", "bround", "try_add", "try_subtract", "try_multiply", "nanvl"})

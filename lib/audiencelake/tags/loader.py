@@ -9,8 +9,8 @@ from pathlib import Path
 
 from audiencelake.contracts import contract
 from audiencelake.core.declarative import read_yaml, validate
-from audiencelake.errors import ConfigError, ContractError
-from audiencelake.resources import resource_dir
+from audiencelake.core.errors import ConfigError, ContractError
+from audiencelake.core.resources import resource_dir
 from audiencelake.tags.definitions import NAME, NUMERIC_TYPES, Catalogue, Tag, TagSource, dependencies
 from audiencelake.tags.expressions import ExpressionError, Parsed, parse
 

@@ -19,10 +19,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.contracts import contract
+from audiencelake.core.lake import WORK, Lake, check_schema
+from audiencelake.core.progress import Steps
+from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.lake import WORK, Lake, check_schema
-from audiencelake.progress import Steps
-from audiencelake.runs import Run
 from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
 from audiencelake.tags.coverage import tag_catalog

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from audiencelake.config import Settings
-from audiencelake.errors import AudiencelakeError
+from audiencelake.core.config import Settings
+from audiencelake.core.errors import AudiencelakeError
 
 log = logging.getLogger("audiencelake.lock")
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from audiencelake.errors import ConfigError
+from audiencelake.core.errors import ConfigError
 
 # Run ids end up in table predicates and paths: keep them to safe characters.
 IDENTIFIER = re.compile(r"(?!\.+$)[A-Za-z0-9_.:-]+")  # not `.` or `..`: run ids name export folders

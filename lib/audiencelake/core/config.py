@@ -15,8 +15,8 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from audiencelake.core.declarative import Strict, config_error, read_yaml_mapping
-from audiencelake.errors import ConfigError
-from audiencelake.resources import project_root, resource_dir
+from audiencelake.core.errors import ConfigError
+from audiencelake.core.resources import project_root, resource_dir
 
 ENV_PREFIX = "AUDIENCELAKE__"
 ENVIRONMENTS = ("local", "cluster", "databricks")

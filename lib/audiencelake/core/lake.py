@@ -12,10 +12,10 @@ from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from audiencelake.config import Settings
 from audiencelake.contracts import contract, contracts
-from audiencelake.errors import ContractError
-from audiencelake.failpoints import reached
+from audiencelake.core.config import Settings
+from audiencelake.core.errors import ContractError
+from audiencelake.core.failpoints import reached
 
 RESTRICTED = "silver_restricted"
 WORK = "work"

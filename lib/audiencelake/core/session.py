@@ -8,8 +8,8 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from audiencelake.config import Settings
-from audiencelake.errors import ConfigError
+from audiencelake.core.config import Settings
+from audiencelake.core.errors import ConfigError
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

@@ -8,7 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the audiencelake package (this file is in core/)
 
 
 def resource_dir(name: str) -> Path:
