@@ -29,8 +29,8 @@ from audiencelake.core.config import load_settings  # noqa: E402
 from audiencelake.core.lake import Lake  # noqa: E402
 from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.core.session import build_session  # noqa: E402
+from audiencelake.ingest.layout import AUTO_COMPACT  # noqa: E402
 from audiencelake.ingest.stream import start_stream  # noqa: E402
-from audiencelake.layout import AUTO_COMPACT  # noqa: E402
 from audiencelake.synth import WorldSpec, generate_world  # noqa: E402
 from worlds import workdir  # noqa: E402
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
 from audiencelake.core.config import load_settings
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.core.session import build_session

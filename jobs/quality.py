@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 
 if __name__ == "__main__":
     main(["quality", *sys.argv[1:]])

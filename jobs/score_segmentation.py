@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 
 if __name__ == "__main__":
     main(["score_segmentation", *sys.argv[1:]])

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audiencelake.audiences.runs import rebuild
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.tags.profile import build_profile

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from audiencelake.contracts import contract, contracts, load_contract, spark_type
+from audiencelake.core.contracts import contract, contracts, load_contract, spark_type
 from audiencelake.core.errors import ContractError
 
 VALID = """

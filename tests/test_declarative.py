@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audiencelake.audiences.loader import load_audiences
-from audiencelake.contracts import load_contract
+from audiencelake.core.contracts import load_contract
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.resources import resource_dir
 from audiencelake.identity.config import load_identity_config

@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import RESTRICTED
 
 pytestmark = pytest.mark.e2e

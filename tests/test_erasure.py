@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
 from audiencelake.stages import StageContext, run_stage

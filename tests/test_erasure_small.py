@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.core.lake import RESTRICTED, Lake
 from conftest import lake_settings
 from test_activation_world import cli_sets

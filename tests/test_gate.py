@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from audiencelake.contracts import Contract
+from audiencelake.core.contracts import Contract
 from audiencelake.core.errors import QualityGateError
 from audiencelake.quality.gate import validate
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
 from audiencelake.identity.config import load_identity_config

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.core.lake_lock import LOCK_FILE, LakeBusyError, lake_lock, lock_path, unlock
 from conftest import TEST_OVERRIDES, lake_settings
 
@@ -128,7 +128,7 @@ def test_two_runs_started_at_once_one_runs_one_is_refused(spark, tmp_path: Path)
 
 
 def test_the_demo_empties_its_lake_but_keeps_its_lock(tmp_path: Path) -> None:
-    from audiencelake.cli import _empty_lake
+    from audiencelake.cli.main import _empty_lake
 
     (tmp_path / "silver" / "orders").mkdir(parents=True)
     (tmp_path / "silver" / "orders" / "part-0.parquet").write_bytes(b"x")

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
 from audiencelake.core.config import Settings
+from audiencelake.core.contracts import contract
 from audiencelake.core.errors import ContractError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.layout import AUTO_COMPACT, MIN_FILES, optimize_tables
+from audiencelake.ingest.layout import AUTO_COMPACT, MIN_FILES, optimize_tables
 from helpers import make_contract
 
 TABLE = "clickstream_events"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.models.churn import labelled
 from audiencelake.models.config import load_models_config
 from audiencelake.stages import run_stage

@@ -3,7 +3,7 @@ batch (stopped part-way, or under other rules) left rows for it, which then go."
 
 from __future__ import annotations
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.ingest.silver import _write_quarantine

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.failpoints import ENV, InjectedFault
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run

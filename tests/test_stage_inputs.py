@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.stage_inputs import fingerprint, library_version, record, unchanged
+from audiencelake.core.stage_inputs import fingerprint, library_version, record, unchanged
 
 
 def test_same_inputs_keep_the_counts_other_inputs_clear_the_record(spark, settings) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from audiencelake import stages
-from audiencelake.cli import main
+from audiencelake.cli.main import main
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.report.dictionary import data_dictionary
 from helpers import job_script

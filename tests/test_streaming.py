@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run

@@ -237,7 +237,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_cli_checks_a_catalogue_and_reports_errors_in_one_line(tmp_path, capsys):
-    from audiencelake.cli import main
+    from audiencelake.cli.main import main
 
     main(["tags", "check"])
     assert f"{len(DEFAULT['tags'])} tags OK" in capsys.readouterr().out

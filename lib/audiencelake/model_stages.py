@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 
 from audiencelake import pipeline_stages  # noqa: F401  (registers the profile stage these depend on)
-from audiencelake.contracts import contracts
+from audiencelake.core.contracts import contracts
 from audiencelake.core.resources import resource_dir
+from audiencelake.core.stage_inputs import library_version, record, unchanged
 from audiencelake.models.config import load_models_config
 from audiencelake.models.registry import champion_run, champion_tag, tag_version
-from audiencelake.stage_inputs import library_version, record, unchanged
 from audiencelake.stages import StageContext, stage
 
 log = logging.getLogger("audiencelake.models")

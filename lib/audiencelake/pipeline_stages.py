@@ -7,8 +7,8 @@ from pathlib import Path
 
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.identity.stitch import stitch_identities
+from audiencelake.ingest.layout import optimize_tables
 from audiencelake.ingest.pipeline import ingest_all
-from audiencelake.layout import optimize_tables
 from audiencelake.quality.tables import validate_tables
 from audiencelake.stages import StageContext, stage
 from audiencelake.synth import WorldSpec, generate_world, recorded_spec

@@ -26,7 +26,7 @@ from audiencelake.audiences.definitions import Definitions
 from audiencelake.audiences.export_files import MANIFEST, STAGING, clear_staging, count_rows, publish, write_files
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.runs import activated_run, recorded
-from audiencelake.contracts import spark_type
+from audiencelake.core.contracts import spark_type
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.failpoints import reached
 from audiencelake.core.lake import Lake

@@ -15,8 +15,8 @@ from audiencelake.audiences.uplift import GroupSums, uplift
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
-from audiencelake.orders import purchases
-from audiencelake.stage_inputs import library_version, record, unchanged
+from audiencelake.core.stage_inputs import library_version, record, unchanged
+from audiencelake.models.purchases import purchases
 
 log = logging.getLogger("audiencelake.audiences")
 EMPTY = GroupSums(0, 0, 0.0, 0.0)

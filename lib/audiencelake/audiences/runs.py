@@ -20,7 +20,7 @@ from audiencelake.core.errors import AudiencelakeError, ConfigError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import IDENTIFIER, Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.stage_inputs import library_version, record, recorded_run, unchanged
+from audiencelake.core.stage_inputs import library_version, record, recorded_run, unchanged
 
 log = logging.getLogger("audiencelake.audiences")
 STAGE = "audiences"

@@ -12,8 +12,8 @@ from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract, contracts
 from audiencelake.core.config import Settings
+from audiencelake.core.contracts import contract, contracts
 from audiencelake.core.errors import ContractError
 from audiencelake.core.failpoints import reached
 

@@ -15,8 +15,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import contract
 from audiencelake.core.config import DELTA_RETENTION_HOURS
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import WORK, Lake, TableRef
 from audiencelake.erasure.person import Person
 

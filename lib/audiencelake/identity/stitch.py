@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract
+from audiencelake.core.contracts import Contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.identity.graph import IdentityGraph

@@ -18,8 +18,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import Contract, contract
 from audiencelake.core.config import SourceSettings
+from audiencelake.core.contracts import Contract, contract
 from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run

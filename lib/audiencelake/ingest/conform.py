@@ -13,9 +13,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import Column as ContractColumn
-from audiencelake.contracts import Contract, spark_type
 from audiencelake.core.config import SourceSettings
+from audiencelake.core.contracts import Column as ContractColumn
+from audiencelake.core.contracts import Contract, spark_type
 from audiencelake.ingest.bronze import file_columns
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")

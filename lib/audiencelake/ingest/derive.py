@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import SESSION_COLUMNS, Contract, spark_type
+from audiencelake.core.contracts import SESSION_COLUMNS, Contract, spark_type
 from audiencelake.core.errors import ContractError
 from audiencelake.core.pii import NORMALIZERS, salted_hash
 

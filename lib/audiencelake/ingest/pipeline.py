@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.ingest.bronze import BronzeBatch, ingest_bronze

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import SESSION_COLUMNS, Contract, Sessions
+from audiencelake.core.contracts import SESSION_COLUMNS, Contract, Sessions
 from audiencelake.core.failpoints import reached
 from audiencelake.core.lake import Lake, TableRef, check_schema
 

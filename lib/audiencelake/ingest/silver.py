@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract, contract
+from audiencelake.core.contracts import Contract, contract
 from audiencelake.core.lake import RESTRICTED, Lake, check_schema
 from audiencelake.core.pii import SALT, salted_hash, with_salt
 from audiencelake.core.runs import Run

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract
+from audiencelake.core.contracts import Contract
 
 TO_SILVER, DUPLICATE, SUPERSEDED, CONFLICT = "to_silver", "duplicate", "superseded", "conflicting_versions"
 

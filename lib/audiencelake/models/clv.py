@@ -25,10 +25,10 @@ from audiencelake.core.runs import Run
 from audiencelake.models import btyd
 from audiencelake.models.config import Clv
 from audiencelake.models.plots import log_bars
+from audiencelake.models.purchases import purchases
 from audiencelake.models.registry import Promotion, champion_uri, register
 from audiencelake.models.scoring import write_scores
 from audiencelake.models.tracking import registered_name, training_run
-from audiencelake.orders import purchases
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "clv"

@@ -1,10 +1,10 @@
-"""Figures logged with training runs, drawn by `audiencelake.charts`."""
+"""Figures logged with training runs, drawn by `audiencelake.report.charts`."""
 
 from __future__ import annotations
 
 import mlflow
 
-from audiencelake import charts
+from audiencelake.report import charts
 
 
 def log_line(name: str, title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list, list]]) -> None:

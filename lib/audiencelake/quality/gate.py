@@ -23,7 +23,7 @@ from great_expectations.data_context.types.base import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract, Expectation
+from audiencelake.core.contracts import Contract, Expectation
 from audiencelake.core.errors import QualityGateError
 from audiencelake.quality.params import resolve_kwargs
 from audiencelake.quality.predicates import failing_rows

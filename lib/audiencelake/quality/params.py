@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from audiencelake.contracts import Contract, Expectation
+from audiencelake.core.contracts import Contract, Expectation
 
 _BOUNDS = ("min_value", "max_value")
 

@@ -7,7 +7,7 @@ from datetime import date
 
 from pyspark.sql import Column
 
-from audiencelake.contracts import Contract, Expectation
+from audiencelake.core.contracts import Contract, Expectation
 from audiencelake.core.expectations import EXPECTATION_TYPES
 from audiencelake.quality.params import resolve_kwargs
 

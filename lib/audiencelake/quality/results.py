@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake, check_schema
 
 

@@ -8,7 +8,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.expectation import Expectation as GxExpectation
 
-from audiencelake.contracts import Contract, Expectation
+from audiencelake.core.contracts import Contract, Expectation
 from audiencelake.quality.params import resolve_kwargs
 
 

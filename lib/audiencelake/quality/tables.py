@@ -6,7 +6,7 @@ import logging
 
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contracts
+from audiencelake.core.contracts import contracts
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.quality.gate import GateResult, recorded, scope_expectations, suite_hash, validate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audiencelake.contracts import Contract, contracts
+from audiencelake.core.contracts import Contract, contracts
 from audiencelake.quality.suites import contract_expectations
 
 

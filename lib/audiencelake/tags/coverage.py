@@ -9,7 +9,7 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.tags.definitions import NUMERIC_TYPES, Catalogue, Tag
 
 TOP_VALUES = 5

@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.contracts import spark_type
+from audiencelake.core.contracts import spark_type
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.sql import sql_literal
 from audiencelake.tags.compile import part_name, run_params

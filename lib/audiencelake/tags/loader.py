@@ -7,7 +7,7 @@ from datetime import date
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.declarative import read_yaml, validate
 from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.resources import resource_dir

@@ -18,12 +18,12 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import WORK, Lake, check_schema
 from audiencelake.core.progress import Steps
 from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
-from audiencelake.stage_inputs import library_version, record, unchanged
+from audiencelake.core.stage_inputs import library_version, record, unchanged
 from audiencelake.tags.compile import aggregate_all
 from audiencelake.tags.coverage import tag_catalog
 from audiencelake.tags.definitions import Catalogue

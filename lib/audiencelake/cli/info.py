@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from audiencelake.cli_options import AsOf, Env, Sets, context
+from audiencelake.cli.options import AsOf, Env, Sets, context
 from audiencelake.core.config import load_settings
 from audiencelake.core.lake import Lake
 

@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from audiencelake.cli_activation import audience_app, forget, measure, suppress
-from audiencelake.cli_info import bundle, contracts_app, models_app, report, summary, tags_app
-from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
+from audiencelake.cli.activation import audience_app, forget, measure, suppress
+from audiencelake.cli.info import bundle, contracts_app, models_app, report, summary, tags_app
+from audiencelake.cli.options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.core.config import load_settings
 from audiencelake.core.errors import AudiencelakeError
 
@@ -88,8 +88,8 @@ def stream(
     """Ingest JSON sources with Structured Streaming (landing -> bronze -> silver), checkpointed."""
     from pyspark.errors import StreamingQueryException
 
+    from audiencelake.ingest.layout import AUTO_COMPACT
     from audiencelake.ingest.stream import start_stream
-    from audiencelake.layout import AUTO_COMPACT
 
     # no optimize stage follows a stream: it compacts after its commits (conf/local.yaml leaves that to the optimize
     # stage of batch runs), unless --set says otherwise

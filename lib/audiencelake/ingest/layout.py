@@ -14,12 +14,12 @@ from urllib.parse import unquote
 from delta.exceptions import DeltaConcurrentModificationException
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import Contract, contracts
+from audiencelake.core.contracts import Contract, contracts
 from audiencelake.core.lake import Lake, TableRef
 from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
 
-log = logging.getLogger("audiencelake.layout")
+log = logging.getLogger("audiencelake.ingest.layout")
 AUTO_COMPACT = "spark.databricks.delta.autoCompact.enabled"  # the session's say, above the tables' property
 MIN_FILES = "spark.databricks.delta.autoCompact.minNumFiles"  # files in a partition that start a compaction
 DEFAULT_MIN_FILES = 50  # Delta's default for MIN_FILES

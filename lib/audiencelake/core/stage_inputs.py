@@ -18,7 +18,7 @@ from importlib.resources.abc import Traversable
 
 from pyspark.sql import functions as F
 
-from audiencelake.contracts import contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake, TableRef
 from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from audiencelake.cli_options import AsOf, Env, RunId, Sets, context, locked
+from audiencelake.cli.options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.core.config import load_settings
 from audiencelake.core.errors import AudiencelakeError
 
