@@ -30,7 +30,8 @@ from audiencelake.core.config import load_settings  # noqa: E402
 from audiencelake.core.lake import Lake  # noqa: E402
 from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.core.session import build_session  # noqa: E402
-from audiencelake.stages import StageContext, run_stage  # noqa: E402
+from audiencelake.stages.declaration import StageContext  # noqa: E402
+from audiencelake.stages.runner import run_stage  # noqa: E402
 from audiencelake.synth import WorldSpec, generate_world  # noqa: E402
 from audiencelake.synth.world import DEFAULT_END  # noqa: E402
 from fixed_cost import commits, jobs_started  # noqa: E402

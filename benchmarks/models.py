@@ -18,8 +18,9 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 from audiencelake.core.runs import Run  # noqa: E402
-from audiencelake.model_stages import MODELS  # noqa: E402
-from audiencelake.stages import StageContext, run_stage  # noqa: E402
+from audiencelake.models.catalog import MODELS  # noqa: E402
+from audiencelake.stages.declaration import StageContext  # noqa: E402
+from audiencelake.stages.runner import run_stage  # noqa: E402
 from audiencelake.tags.profile import build_profile  # noqa: E402
 from worlds import amplified_world, timed, workdir, world_arguments  # noqa: E402
 

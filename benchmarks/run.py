@@ -33,7 +33,9 @@ from audiencelake.core.config import load_settings  # noqa: E402
 from audiencelake.core.lake import Lake  # noqa: E402
 from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.core.session import build_session  # noqa: E402
-from audiencelake.stages import StageContext, ordered, run_stage  # noqa: E402
+from audiencelake.stages.declaration import StageContext  # noqa: E402
+from audiencelake.stages.registry import ordered  # noqa: E402
+from audiencelake.stages.runner import run_stage  # noqa: E402
 from audiencelake.synth.world import DEFAULT_END  # noqa: E402
 from baselines import baselines  # noqa: E402
 from eventlog import LABEL, by_pipeline_stage, spark_stages, table_files  # noqa: E402

@@ -19,7 +19,8 @@ from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.core.session import build_session
-from audiencelake.stages import StageContext, run_pipeline
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_pipeline
 
 # id columns made unique per copy; everything else (times, amounts, categories) is copied as is
 ID_COLUMNS = {

@@ -81,7 +81,8 @@ def world(spark, tmp_path_factory: pytest.TempPathFactory):
     """A small generated world, ingested once through every stage of this issue (synth -> quality)."""
     from audiencelake.core.lake import Lake
     from audiencelake.core.runs import Run
-    from audiencelake.stages import StageContext, run_pipeline
+    from audiencelake.stages.declaration import StageContext
+    from audiencelake.stages.runner import run_pipeline
 
     root = tmp_path_factory.mktemp("world")
     settings = lake_settings(root)
@@ -129,7 +130,8 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     """A six-month world run through every stage, models included (trained, registered and scored once)."""
     from audiencelake.core.lake import Lake
     from audiencelake.core.runs import Run
-    from audiencelake.stages import StageContext, run_pipeline
+    from audiencelake.stages.declaration import StageContext
+    from audiencelake.stages.runner import run_pipeline
     from audiencelake.synth.world import DEFAULT_END
 
     root = tmp_path_factory.mktemp("models-world")
@@ -138,8 +140,16 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
     ctx = StageContext(lake, Run.create(as_of=DEFAULT_END, run_id="models-1"), dict(MODELS_WORLD))
     with captured_logs() as logs:  # every record of the run, at DEBUG (tests/test_secrets.py reads them)
         counts = run_pipeline(ctx)
-    return {"lake": lake, "root": root, "truth": root / "truth", "counts": counts, "ctx": ctx, "config": config,
-            "logs": logs}  # fmt: skip
+    return {
+        "lake": lake,
+        "root": root,
+        "truth": root / "truth",
+        "counts": counts,
+        "ctx": ctx,
+        "config": config,
+        "logs": logs,
+        "windows": dict(ctx.windows),
+    }  # fmt: skip  (windows: as the run left them)
 
 
 # `make test` runs the suite on two pytest-xdist workers, a work unit per module, so a module fixture is built once.
@@ -148,7 +158,7 @@ def models_world(spark, tmp_path_factory: pytest.TempPathFactory):
 # `xdist_group` marks do not work with pytest 9: xdist 3.8 renames items through an attribute pytest no longer reads.)
 WORLD_MODULES = {
     "models_world": ("test_activation_world", "test_erasure", "test_faults_gold", "test_models_reruns",
-                     "test_models_world", "test_report", "test_secrets"),
+                     "test_models_world", "test_report", "test_secrets", "test_stage_declarations"),
     "world": ("test_e2e_world", "test_erasure_small", "test_identity_world", "test_profile_world", "test_cluster"),
 }  # fmt: skip
 UNIT_OF_MODULE = {module: world for world, modules in WORLD_MODULES.items() for module in modules}

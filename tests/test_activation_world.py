@@ -22,7 +22,8 @@ from audiencelake.audiences.runs import rebuild
 from audiencelake.cli.main import main
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from conftest import TEST_OVERRIDES, lake_settings
 from raw_world import read_world
 

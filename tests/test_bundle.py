@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from audiencelake.bundle import LOCAL_ONLY, bundle_yaml
-from audiencelake.stages import REGISTRY, ordered
+from audiencelake.stages.bundle import LOCAL_ONLY, bundle_yaml
+from audiencelake.stages.registry import STAGES, ordered
 from conftest import ROOT
 
 
@@ -44,11 +44,11 @@ def test_every_task_runs_a_registered_stage_through_an_entry_point_of_the_wheel(
         module, function = target.split(":")
         assert f"{module.replace('.', '/')}.py" in names and function == "main", (key, target)
         stage, *flags = wheel_task["parameters"]
-        assert stage == key and stage in REGISTRY, key
+        assert stage == key and stage in STAGES, key
         assert flags[flags.index("--as-of") + 1] == "{{job.parameters.as_of}}", key
         assert flags[flags.index("--run-id") + 1] == "{{job.parameters.run_id}}", key  # one run id for every task
         assert [d["task_key"] for d in task.get("depends_on", [])] == [
-            d for d in REGISTRY[key].depends_on if d not in LOCAL_ONLY
+            d for d in STAGES[key].depends_on if d not in LOCAL_ONLY
         ]
         assert task["job_cluster_key"] in clusters and task["libraries"] == [{"whl": "./dist/*.whl"}], key
     assert {p["name"] for p in job["parameters"]} == {"env", "as_of", "run_id"}

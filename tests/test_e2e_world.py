@@ -207,7 +207,8 @@ def test_great_expectations_and_predicates_agree(world) -> None:
 
 
 def test_rerun_changes_no_table(world) -> None:
-    from audiencelake.stages import StageContext, run_pipeline
+    from audiencelake.stages.declaration import StageContext
+    from audiencelake.stages.runner import run_pipeline
 
     lake = world["lake"]
     refs = (
@@ -223,7 +224,8 @@ def test_rerun_changes_no_table(world) -> None:
 
 def test_quality_carries_over_unchanged_tables_and_validates_the_rest(world) -> None:
     from audiencelake.core.runs import Run
-    from audiencelake.stages import StageContext, run_stage
+    from audiencelake.stages.declaration import StageContext
+    from audiencelake.stages.runner import run_stage
 
     lake, first = world["lake"], world["ctx"].run
     again = run_stage("quality", StageContext(lake, Run.create(as_of=first.as_of, run_id="e2e-again"), {}))

@@ -21,7 +21,8 @@ import pytest
 from audiencelake.cli.main import main
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from conftest import captured_logs, lake_settings
 from raw_world import read_world
 from test_activation_world import cli_sets, e164, exports, members, read_export

@@ -10,7 +10,8 @@ import pytest
 from audiencelake.core.failpoints import ENV, InjectedFault
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from audiencelake.synth import WorldSpec, generate_world
 from audiencelake.synth.world import DEFAULT_END
 from conftest import lake_settings

@@ -12,7 +12,8 @@ import pytest
 
 from audiencelake.core.failpoints import ENV, InjectedFault
 from audiencelake.core.lake import Lake
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from conftest import lake_settings
 
 pytestmark = pytest.mark.e2e

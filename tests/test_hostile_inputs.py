@@ -14,7 +14,8 @@ from pyspark.sql import functions as F
 from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from conftest import lake_settings
 
 pytestmark = pytest.mark.e2e

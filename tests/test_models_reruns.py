@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from audiencelake.cli.main import main
 from audiencelake.models.churn import labelled
 from audiencelake.models.config import load_models_config
-from audiencelake.stages import run_stage
+from audiencelake.stages.runner import run_stage
 
 pytestmark = pytest.mark.e2e
 

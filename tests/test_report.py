@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from audiencelake.report.html import write_report
+from audiencelake.report.html import report_path
 from audiencelake.report.sections import SECTIONS
 
 pytestmark = pytest.mark.browser
@@ -21,7 +21,7 @@ def test_report_renders_every_section_and_chart_in_chromium(models_world, tmp_pa
 
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: `make setup` installs it"
-    path = write_report(models_world["lake"], models_world["ctx"].run.run_id, tmp_path / "report.html")
+    path = report_path(models_world["lake"], models_world["ctx"].run.run_id)  # written by the report stage
     html = path.read_text()
     assert "<script" not in html and 'src="http' not in html and 'href="http' not in html
     errors, requests = [], []

@@ -18,7 +18,8 @@ from audiencelake.core.failpoints import ENV, InjectedFault
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.ingest.sessions import sessionise
-from audiencelake.stages import StageContext, run_stage
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_stage
 from conftest import lake_settings
 
 C = contract("clickstream_events")

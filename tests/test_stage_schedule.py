@@ -1,6 +1,6 @@
 """`run_pipeline` with `pipeline.parallel_stages`: a stage starts once its dependencies are done, no more stages run
 at once than allowed, and a failure lets the running stages finish, starts no other and is raised. Fake stages in
-the real registry (a Spark session is needed for the threads' local properties)."""
+a registry of their own (a Spark session is needed for the threads' local properties)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import time
 
 import pytest
 
-from audiencelake import stages
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
+from audiencelake.report.tables import stage_table
+from audiencelake.stages.declaration import Stage, StageContext, stage
+from audiencelake.stages.registry import resolve
+from audiencelake.stages.runner import MissingInput, run_pipeline, run_stage
 from conftest import lake_settings
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):
-    """Registers `a -> (b, c) -> d` in place of the real stages; returns the events they log (name, start or end)."""
+def fake():
+    """A registry `a -> (b, c) -> d`; returns the events its stages log (name, start or end)."""
     events: list[tuple[str, str]] = []
     meet = threading.Barrier(2, timeout=20)  # b and c each wait for the other: only stages run at once pass it
     lock = threading.Lock()
@@ -40,21 +43,23 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
     registry = {}
     for name, deps in (("a", ()), ("b", ("a",)), ("c", ("a",)), ("d", ("b", "c"))):
-        registry[name] = stages.Stage(name, make(name, meet.wait if name in "bc" else None), deps, name)
-    monkeypatch.setattr(stages, "REGISTRY", registry)
-    monkeypatch.setattr(stages, "load_stages", lambda: None)
+        registry[name] = fake_stage(name, make(name, meet.wait if name in "bc" else None), deps)
     return events, registry, make
 
 
-def context(spark, tmp_path, workers: int) -> stages.StageContext:
+def fake_stage(name: str, fn, deps: tuple[str, ...]) -> Stage:
+    return Stage(name, fn, name, depends_on=deps)
+
+
+def context(spark, tmp_path, workers: int) -> StageContext:
     lake = Lake(spark, lake_settings(tmp_path, f"pipeline.parallel_stages={workers}"))
-    return stages.StageContext(lake, Run.create(run_id="schedule"))
+    return StageContext(lake, Run.create(run_id="schedule"))
 
 
 def test_independent_stages_run_at_once_after_their_dependencies(spark, tmp_path, fake) -> None:
-    events, _, _ = fake
+    events, registry, _ = fake
     ctx = context(spark, tmp_path, 2)
-    counts = stages.run_pipeline(ctx)
+    counts = run_pipeline(ctx, stages=registry)
     assert list(counts) == ["a", "b", "c", "d"] and counts["d"] == {"stage": "d"}
     at = {e: i for i, e in enumerate(events)}
     assert at[("a", "end")] < min(at[("b", "start")], at[("c", "start")])  # after their dependency
@@ -65,9 +70,9 @@ def test_independent_stages_run_at_once_after_their_dependencies(spark, tmp_path
 
 def test_one_at_a_time_when_one_is_allowed(spark, tmp_path, fake) -> None:
     events, registry, make = fake
-    registry["b"] = stages.Stage("b", make("b"), ("a",), "b")  # no barrier: c would wait for b forever
-    registry["c"] = stages.Stage("c", make("c"), ("a",), "c")
-    stages.run_pipeline(context(spark, tmp_path, 1))
+    registry["b"] = fake_stage("b", make("b"), ("a",))  # no barrier: c would wait for b forever
+    registry["c"] = fake_stage("c", make("c"), ("a",))
+    run_pipeline(context(spark, tmp_path, 1), stages=registry)
     assert events == [(n, e) for n in "abcd" for e in ("start", "end")]
 
 
@@ -86,14 +91,14 @@ def test_a_failure_lets_the_running_stage_finish_and_starts_no_other(spark, tmp_
             if record.getMessage().startswith("stage b failed"):
                 failure_seen.set()
 
-    registry["b"] = stages.Stage("b", make("b", fail), ("a",), "b")
-    registry["c"] = stages.Stage("c", make("c", lambda: (c_started.set(), failure_seen.wait(20))), ("a",), "c")
-    registry["e"] = stages.Stage("e", make("e"), ("c",), "e")
+    registry["b"] = fake_stage("b", make("b", fail), ("a",))
+    registry["c"] = fake_stage("c", make("c", lambda: (c_started.set(), failure_seen.wait(20))), ("a",))
+    registry["e"] = fake_stage("e", make("e"), ("c",))
     handler = Seen()
     logging.getLogger("audiencelake.stages").addHandler(handler)
     try:
         with pytest.raises(AudiencelakeError, match="b: no input"):
-            stages.run_pipeline(context(spark, tmp_path, 2))
+            run_pipeline(context(spark, tmp_path, 2), stages=registry)
     finally:
         logging.getLogger("audiencelake.stages").removeHandler(handler)
     assert failure_seen.is_set() and ("c", "end") in events
@@ -121,9 +126,35 @@ def test_an_interrupted_run_cancels_the_jobs_a_running_stage_starts_after_it(spa
         _thread.interrupt_main()  # as Ctrl-C: the main thread raises once it runs again
         interrupted.set()
 
-    registry["b"] = stages.Stage("b", make("b", long_job), ("a",), "b")
-    registry["c"] = stages.Stage("c", make("c", interrupt), ("a",), "c")
+    registry["b"] = fake_stage("b", make("b", long_job), ("a",))
+    registry["c"] = fake_stage("c", make("c", interrupt), ("a",))
     with pytest.raises(KeyboardInterrupt):
-        stages.run_pipeline(context(spark, tmp_path, 2))
+        run_pipeline(context(spark, tmp_path, 2), stages=registry)
     assert outcome == ["cancelled"] and ("c", "end") in events and ("b", "end") not in events
     assert not any(name == "d" for name, _ in events)
+
+
+def test_a_stage_whose_input_does_not_exist_is_skipped_saying_which_and_who_writes_it(spark, tmp_path) -> None:
+    """In a pipeline the stage is skipped (its counts say why) and the others run; alone it is one error line."""
+    ran = []
+
+    def make(name: str):
+        def fn(ctx):
+            ran.append(name)
+            return {}
+
+        fn.__doc__ = f"Fake stage {name}."
+        return fn
+
+    registry = resolve([
+        stage("maker", writes=("gold.made",))(make("maker")),  # writes nothing, as a stage with nothing to do
+        stage("needs", reads=("gold.made",))(make("needs")),
+        stage("other", uses=("gold.made",))(make("other")),  # reads it when it exists
+    ])  # fmt: skip
+    ctx = context(spark, tmp_path, 1)
+    counts = run_pipeline(ctx, stages=registry)
+    assert counts["needs"] == {"skipped": "gold.made does not exist (written by stage maker)"}
+    assert ran == ["maker", "other"]
+    with pytest.raises(MissingInput, match=r"^stage needs: gold.made does not exist \(written by stage maker\)$"):
+        run_stage("needs", ctx, registry)
+    assert "skipped=gold.made does not exist" in stage_table(counts, ctx.seconds)

@@ -5,41 +5,75 @@ from pathlib import Path
 
 import pytest
 
-from audiencelake import stages
 from audiencelake.cli.main import main
+from audiencelake.core.contracts import contracts
 from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.lake import Lake
 from audiencelake.report.dictionary import data_dictionary
+from audiencelake.stages.declaration import SILVER, StageContext, stage
+from audiencelake.stages.registry import STAGES, ordered, resolve, writer
+from audiencelake.stages.runner import run_stage
+from conftest import lake_settings
 from helpers import job_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_stages_run_in_dependency_order() -> None:
-    assert [s.name for s in stages.ordered()][:4] == ["synth", "ingest", "identity", "quality"]
-    assert [s.name for s in stages.ordered("ingest", "identity")] == ["ingest", "identity"]
+def test_stages_run_in_registry_order() -> None:
+    assert [s.name for s in ordered()][:4] == ["synth", "ingest", "identity", "quality"]
+    assert [s.name for s in ordered()][-1] == "report"
+    assert [s.name for s in ordered("ingest", "identity")] == ["ingest", "identity"]
     with pytest.raises(AudiencelakeError, match="unknown stage 'nope'"):
-        stages.ordered("nope")
+        ordered("nope")
     with pytest.raises(AudiencelakeError, match="runs before"):
-        stages.ordered("quality", "ingest")
+        ordered("quality", "ingest")
 
 
-def test_a_stage_needs_a_docstring_and_known_dependencies() -> None:
+def test_dependencies_come_from_what_stages_read_and_write() -> None:
+    deps = {name: set(s.depends_on) for name, s in STAGES.items()}
+    assert deps["profile"] == {"optimize"} and deps["score_churn"] == {"profile", "train_churn"}
+    assert deps["train_churn"] == {"optimize"}  # its profiles are computed from silver, not read from gold
+    assert deps["score_recommendations"] == {"train_recommendations", "score_segmentation"}
+    assert deps["audiences"] >= {"score_churn", "score_clv", "score_propensity", "score_recommendations"}
+    assert STAGES["train_churn"].registers == ("churn",) and writer("gold.segments") == "score_segmentation"
+    assert writer("silver.orders") == "ingest" and writer("model.clv") == "train_clv"
+
+
+def test_a_stage_needs_a_docstring_and_inputs_written_before_it() -> None:
     with pytest.raises(AudiencelakeError, match="needs a docstring"):
-        stages.stage("undocumented")(lambda ctx: {})
+        stage("undocumented")(lambda ctx: {})
 
     def documented(ctx):
         """Does something."""
 
-    with pytest.raises(AudiencelakeError, match="unknown stage 'ghost'"):
-        stages.stage("orphan", depends_on=("ghost",))(documented)
-    assert "undocumented" not in stages.REGISTRY and "orphan" not in stages.REGISTRY
+    with pytest.raises(AudiencelakeError, match="resource 'orders' is not 'layer.name'"):
+        stage("bad", reads=("orders",))(documented)
+    first = stage("first", writes=("gold.x",))(documented)
+    second = stage("second", reads=("gold.x",))(documented)
+    assert resolve([first, second])["second"].depends_on == ("first",)
+    with pytest.raises(AudiencelakeError, match="stage 'second' reads gold.x, which no stage listed before it"):
+        resolve([second, first])
+    with pytest.raises(AudiencelakeError, match="stage 'first' is listed twice"):
+        resolve([first, first])
+
+
+def test_declared_silver_tables_are_the_contracts() -> None:
+    assert set(SILVER) == {f"silver.{c.table}" for c in contracts().values() if c.layer == "silver"}
+    layers = {"bronze", "silver", "silver_restricted", "gold", "ops", "identity", "work", "model", "landing",
+              "exports", "reports", "*"}  # fmt: skip
+    known = {f"{layer}.{name}" for layer, name in Lake(None, lake_settings(ROOT / "unused")).table_names()}
+    for s in STAGES.values():
+        for resource in (*s.reads, *s.uses, *s.writes):
+            assert resource.split(".")[0] in layers, (s.name, resource)
+            if resource.split(".")[0] in ("silver", "gold", "ops") and "*" not in resource:
+                assert resource in known, (s.name, resource)
 
 
 def test_every_stage_has_a_job_script() -> None:
-    for stage in stages.ordered():
-        job = ROOT / "jobs" / job_script(stage.name)
+    for s in ordered():
+        job = ROOT / "jobs" / job_script(s.name)
         assert job.exists(), job
-        assert f'main(["{stage.name}", *sys.argv[1:]])' in job.read_text()
+        assert f'main(["{s.name}", *sys.argv[1:]])' in job.read_text()
     for script in (ROOT / "jobs").glob("*.py"):  # spark-submit puts jobs/ first on the import path
         assert script.stem not in sys.stdlib_module_names, f"{script} shadows the standard library's {script.stem}"
 
@@ -63,15 +97,15 @@ def test_synth_stage_reuses_the_same_world_and_refuses_another(spark, settings) 
     from audiencelake.core.runs import Run
 
     lake = Lake(spark, settings)
-    ctx = stages.StageContext(lake, Run.create(), {"users": 30, "days": 14, "seed": 1})
-    first = stages.run_stage("synth", ctx)
+    ctx = StageContext(lake, Run.create(), {"users": 30, "days": 14, "seed": 1})
+    first = run_stage("synth", ctx)
     persons = (Path(settings.landing_root).parent / "truth" / "persons.csv").read_text().splitlines()[1:]
     assert sum(p.endswith(",customer,") for p in persons) == 30  # and their duplicates, and the test accounts
     assert first["rows_crm_profiles"] == len(persons) >= 30 + 4
-    assert stages.run_stage("synth", ctx) == {"skipped": 1}
-    other = stages.StageContext(lake, Run.create(), {"users": 31, "days": 14, "seed": 1})
+    assert run_stage("synth", ctx) == {"skipped": 1}
+    other = StageContext(lake, Run.create(), {"users": 31, "days": 14, "seed": 1})
     with pytest.raises(AudiencelakeError, match="holds a world generated with"):
-        stages.run_stage("synth", other)
+        run_stage("synth", other)
 
 
 def test_long_stages_log_spark_progress(spark, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""Commands that describe the project and the lake without changing it: `summary`, `report`, `bundle`, and the
+"""Commands that describe the project and the lake without changing it: `summary`, `stages`, `report`, `bundle`, and the
 `contracts`, `tags` and `models` groups."""
 
 from __future__ import annotations
@@ -42,22 +42,36 @@ def bundle(
     out: Annotated[Path, typer.Option(help="Bundle file to write.")] = Path("databricks.yml"),
 ) -> None:
     """Write the Databricks asset bundle (one wheel task per registered stage) from the stage registry."""
-    from audiencelake.bundle import bundle_yaml
+    from audiencelake.stages.bundle import bundle_yaml
 
     out.write_text(bundle_yaml())
     typer.echo(f"wrote {out}")
 
 
+def stages() -> None:
+    """List the stages in the order `run` runs them (Markdown): what each reads, writes and runs after."""
+    from audiencelake.stages.listing import stage_list
+
+    typer.echo(stage_list(), nl=False)
+
+
 def report(
     env: Env = "local",
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Audience run shown (default: the latest).")] = None,
+    as_of: AsOf = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Audience run shown (default: the latest); names the file.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="HTML file (default: <lake>/reports/report-<run>.html).")] = None,
     sets: Sets = None,
 ) -> None:
-    """Write one self-contained HTML report of the lake: sources, quality, tags, models, audiences, uplift."""
-    from audiencelake.report.html import write_report
+    """Write one self-contained HTML report of the lake (the `report` stage): sources, quality, tags, models,
+    audiences, uplift."""
+    from audiencelake.report.html import report_path
+    from audiencelake.stages.runner import run_stage
 
-    typer.echo(f"report: {write_report(context(env, None, None, sets).lake, run_id, out)}")
+    ctx = context(env, as_of, run_id, sets, report_out=str(out) if out else None)
+    counts = run_stage("report", ctx)
+    typer.echo(f"report: {out or report_path(ctx.lake, ctx.run.run_id)} ({counts['bytes']} bytes)")
 
 
 @tags_app.command("check")

@@ -15,38 +15,29 @@ from typing import Annotated
 import typer
 
 from audiencelake.cli.activation import audience_app, forget, measure, suppress
-from audiencelake.cli.info import bundle, contracts_app, models_app, report, summary, tags_app
+from audiencelake.cli.info import bundle, contracts_app, models_app, report, stages, summary, tags_app
 from audiencelake.cli.options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.core.config import load_settings
 from audiencelake.core.errors import AudiencelakeError
+from audiencelake.stages.registry import STAGES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _stage_command(name: str):
     def command(env: Env = "local", as_of: AsOf = None, run_id: RunId = None, sets: Sets = None) -> None:
-        from audiencelake.stages import run_stage
+        from audiencelake.stages.runner import run_stage
 
         with locked(name, env, sets, run_id):
             counts = run_stage(name, context(env, as_of, run_id, sets))
         typer.echo(f"{name}: {counts}")
 
-    from audiencelake.stages import REGISTRY, load_stages
-
-    load_stages()
-    command.__doc__ = REGISTRY[name].description
+    command.__doc__ = STAGES[name].description
     return command
 
 
-def _stage_names() -> list[str]:
-    from audiencelake.stages import REGISTRY, load_stages
-
-    load_stages()
-    # synth and measure have commands of their own, with their own options
-    return [name for name in REGISTRY if name not in ("synth", "measure")]
-
-
-for _name in _stage_names():  # ingest, identity, quality, profile, train_/score_<model>, audiences, export
+# synth, measure and report have commands of their own, with their own options
+for _name in [n for n in STAGES if n not in ("synth", "measure", "report")]:
     app.command(_name)(_stage_command(_name))
 
 
@@ -59,16 +50,21 @@ def run(
     start: Annotated[str | None, typer.Option("--from", help="First stage to run.")] = None,
     stop: Annotated[str | None, typer.Option("--to", help="Last stage to run.")] = None,
 ) -> None:
-    """Run the pipeline's stages in dependency order."""
+    """Run the pipeline's stages in order; a stage whose inputs do not exist is skipped, saying which."""
+    with locked("run", env, sets, run_id):
+        _pipeline(context(env, as_of, run_id, sets), start, stop)
+
+
+def _pipeline(ctx, start: str | None = None, stop: str | None = None) -> dict[str, dict]:
+    """Run the stages and print the lake's summary and the stage table (what `run` and `demo` share)."""
     from audiencelake.report.summary import lake_summary
     from audiencelake.report.tables import stage_table
-    from audiencelake.stages import run_pipeline
+    from audiencelake.stages.runner import run_pipeline
 
-    with locked("run", env, sets, run_id):
-        ctx = context(env, as_of, run_id, sets)
-        counts = run_pipeline(ctx, start, stop)
+    counts = run_pipeline(ctx, start, stop)
     typer.echo(lake_summary(ctx.lake))
     typer.echo("\n" + stage_table(counts, ctx.seconds, ctx.elapsed))
+    return counts
 
 
 @app.command()
@@ -147,17 +143,15 @@ def demo(
     rebuilt from scratch.
     """
     from audiencelake.models.tracking import tracking_uri
-    from audiencelake.pipeline_stages import requested_world
-    from audiencelake.report.html import write_report
-    from audiencelake.report.summary import lake_summary
-    from audiencelake.report.tables import audiences_table, models_table, results_table, stage_table
+    from audiencelake.report.html import report_path
+    from audiencelake.report.tables import audiences_table, models_table, results_table
     from audiencelake.report.tag_coverage import coverage_table
-    from audiencelake.stages import run_pipeline
+    from audiencelake.stages.pipeline import requested_world
     from audiencelake.synth import recorded_spec
     from audiencelake.synth.world import DEFAULT_END
 
     with locked("demo", "local", sets):
-        # profiles are as of the generated world's last day
+        # profiles are as of the generated world's last day; the run's synth stage writes the world
         ctx = context("local", DEFAULT_END.isoformat(), None, sets, users=users, days=days, seed=seed)
         settings = ctx.lake.settings
         world, out = requested_world(ctx.options), Path(settings.landing_root).parent
@@ -168,15 +162,14 @@ def demo(
         salt_env = settings.pii.salt_env
         salt_from = f"${salt_env}" if os.environ.get(salt_env) else "pii.salt in conf/local.yaml"
         typer.echo(f"PII salt: from {salt_from} (production: set ${salt_env} from a secret store)")
-        counts = run_pipeline(ctx)
-    typer.echo(lake_summary(ctx.lake))
-    typer.echo("\n" + coverage_table(ctx.lake, ctx.run.as_of))
-    typer.echo("\n" + models_table(ctx.lake))
-    typer.echo("\n" + audiences_table(ctx.lake, ctx.run.run_id))
-    results = ctx.lake.read(ctx.lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
+        _pipeline(ctx)
+    lake = ctx.lake
+    typer.echo("\n" + coverage_table(lake, ctx.run.as_of))
+    typer.echo("\n" + models_table(lake))
+    typer.echo("\n" + audiences_table(lake, ctx.run.run_id))
+    results = lake.read(lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
     typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
-    typer.echo("\n" + stage_table(counts, ctx.seconds, ctx.elapsed))
-    typer.echo(f"\nreport: {write_report(ctx.lake, ctx.run.run_id)}")
+    typer.echo(f"\nreport: {report_path(lake, ctx.run.run_id)}")
     typer.echo(f"planted truth: {Path(settings.landing_root).parent / 'truth'}")
     typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")
 
@@ -197,7 +190,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(tags_app, name="tags")
 app.add_typer(models_app, name="models")
 app.add_typer(audience_app, name="audience")
-for _command in (summary, report, bundle, measure, suppress, forget):
+for _command in (summary, stages, report, bundle, measure, suppress, forget):
     app.command()(_command)
 
 

@@ -20,7 +20,7 @@ Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a settin
 def context(env: str, as_of: str | None, run_id: str | None, sets: list[str] | None, **options):
     """A stage context: settings of `env` with `sets`, the Spark session they configure, and the run."""
     from audiencelake.core.session import build_session
-    from audiencelake.stages import StageContext
+    from audiencelake.stages.declaration import StageContext
 
     settings = load_settings(env, sets or [])
     spark = build_session(settings)

@@ -1,10 +1,10 @@
-"""Figures logged with training runs, drawn by `audiencelake.report.charts`."""
+"""Figures logged with training runs, drawn by `audiencelake.core.charts`."""
 
 from __future__ import annotations
 
 import mlflow
 
-from audiencelake.report import charts
+from audiencelake.core import charts
 
 
 def log_line(name: str, title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list, list]]) -> None:

@@ -124,6 +124,12 @@ def champion_uri(lake: Lake, model: str) -> tuple[str, int]:
     return f"models:/{name}/{version}", version
 
 
+def champion_exists(lake: Lake, model: str) -> bool:
+    """Whether the model has a champion in the registry."""
+    configure(lake.settings)
+    return champion_version(registered_name(lake, model)) is not None
+
+
 def champion_run(lake: Lake, model: str) -> str:
     """`<name>/<version>/<MLflow run id>` of the champion: what a score computed from it depends on (the same
     version number in another registry, or a recreated one, is another model).

@@ -40,9 +40,14 @@ def render(lake: Lake, run_id: str | None = None) -> str:
     )
 
 
+def report_path(lake: Lake, run_id: str | None = None) -> Path:
+    """Where the report of an audience run goes by default: `<lake>/reports/report-<run id or latest>.html`."""
+    return Path(lake.settings.lake_root) / "reports" / f"report-{run_id or 'latest'}.html"
+
+
 def write_report(lake: Lake, run_id: str | None = None, path: Path | None = None) -> Path:
     """Write the report (default: `<lake>/reports/report-<run id or latest>.html`) and return its path."""
-    path = path or Path(lake.settings.lake_root) / "reports" / f"report-{run_id or 'latest'}.html"
+    path = path or report_path(lake, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(lake, run_id), encoding="utf-8")
     return path

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from audiencelake.core import charts
 from audiencelake.core.lake import Lake
-from audiencelake.report import charts
 from audiencelake.report.summary import AUDIT_COLUMNS
 
 

@@ -60,7 +60,7 @@ def results_table(rows: list[dict]) -> str:
 
 def models_table(lake: Lake) -> str:
     """Each model's champion version, primary metric and training date."""
-    from audiencelake.model_stages import MODELS
+    from audiencelake.models.catalog import MODELS
     from audiencelake.models.registry import list_models
 
     rows = [

@@ -1,4 +1,4 @@
-"""The stages of the pipeline, registered in order. Each calls one library function."""
+"""The stages from landing files to the profile: synth, ingest, identity, quality, optimize, profile."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from audiencelake.identity.stitch import stitch_identities
 from audiencelake.ingest.layout import optimize_tables
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.quality.tables import validate_tables
-from audiencelake.stages import StageContext, stage
+from audiencelake.stages.declaration import LANDING_FILES, SILVER, StageContext, stage
 from audiencelake.synth import WorldSpec, generate_world, recorded_spec
 from audiencelake.tags.profile import build_profile
 
@@ -22,7 +22,7 @@ def requested_world(options: dict) -> WorldSpec | None:
     return WorldSpec(users=int(options["users"]), days=int(options.get("days", 120)), seed=int(options.get("seed", 42)))
 
 
-@stage("synth")
+@stage("synth", writes=(LANDING_FILES,))
 def synth(ctx: StageContext) -> dict:
     """Generate a synthetic world into the landing folder (only when the run asks for it with `users`).
 
@@ -44,7 +44,12 @@ def synth(ctx: StageContext) -> dict:
     return {f"rows_{k}": v for k, v in summary.valid_rows.items()}
 
 
-@stage("ingest", depends_on=("synth",))
+@stage(
+    "ingest",
+    uses=(LANDING_FILES, "ops.identity_map"),
+    writes=("bronze.*", "silver.*", "silver_restricted.*", "ops.ingest_audit", "ops.ingest_files",
+            "ops.quarantine", "ops.quality_results"),
+)  # fmt: skip
 def ingest(ctx: StageContext) -> dict:
     """Append new landing files to bronze and process pending batches into silver behind the quality gate."""
     audits = ingest_all(ctx.lake, ctx.run, ctx.options.get("sources"))
@@ -56,7 +61,11 @@ def ingest(ctx: StageContext) -> dict:
     return totals
 
 
-@stage("identity", depends_on=("ingest",))
+@stage(
+    "identity",
+    reads=(*SILVER, "silver_restricted.crm_profiles_pii"),
+    writes=("identity.*", "ops.identity_map", "silver.clickstream_events", "silver.crm_profiles"),
+)
 def identity(ctx: StageContext) -> dict:
     """Update the identity graph and its persistent person ids, then credit clickstream events to their persons.
 
@@ -65,13 +74,14 @@ def identity(ctx: StageContext) -> dict:
     return stitch_identities(ctx.lake, ctx.run)
 
 
-@stage("quality", depends_on=("identity",))
+@stage("quality", reads=SILVER, writes=("ops.quality_results",))
 def quality(ctx: StageContext) -> dict:
     """Validate every silver table as a whole with its Great Expectations suite and record the results."""
     return validate_tables(ctx.lake, ctx.run)
 
 
-@stage("optimize", depends_on=("quality",))
+# compaction rewrites any crowded table's files (its rows unchanged) and sets configured properties on any table
+@stage("optimize", uses=("silver.*",), writes=("*.*",))
 def optimize(ctx: StageContext) -> dict:
     """Compact the silver event tables' recent partitions, Z-ordered by user_id, and set the configured properties.
 
@@ -81,7 +91,11 @@ def optimize(ctx: StageContext) -> dict:
     return optimize_tables(ctx.lake, ctx.run)
 
 
-@stage("profile", depends_on=("optimize",))  # reads silver as optimize leaves it: the versions it records stay
+@stage(
+    "profile",
+    reads=SILVER,
+    writes=("gold.user_profile", "gold.user_tags", "gold.tag_catalog", "work.profile_aggregates_*"),
+)
 def profile(ctx: StageContext) -> dict:
     """Compute every tag of conf/tags.yaml as of the run date into gold.user_profile, user_tags and tag_catalog."""
     return asdict(build_profile(ctx.lake, ctx.run))

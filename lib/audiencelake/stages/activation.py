@@ -3,34 +3,40 @@
 
 from __future__ import annotations
 
-from audiencelake import model_stages  # noqa: F401  (registers the score stages these depend on)
-from audiencelake.model_stages import MODELS
-from audiencelake.stages import StageContext, stage
+from audiencelake.audiences.export import export_activation
+from audiencelake.audiences.measure import measure_stage
+from audiencelake.audiences.runs import activate
+from audiencelake.models.catalog import MODELS
+from audiencelake.stages.declaration import EXPORT_FILES, StageContext, stage
+
+MEMBERS = ("gold.audience_members", "ops.audience_runs")
+CONTACTS = ("silver.crm_profiles", "silver_restricted.crm_profiles_pii")
 
 
-@stage("audiences", depends_on=tuple(f"score_{m}" for m in MODELS))
+@stage(
+    "audiences",
+    reads=("gold.user_profile", *(m.table for m in MODELS.values())),
+    uses=("silver.campaign_touches", *CONTACTS, "ops.suppression"),  # ops.suppression: `audiencelake suppress`
+    writes=MEMBERS,
+)
 def audiences(ctx: StageContext) -> dict:
     """Build every audience of conf/audiences.yaml into gold.audience_members, recording its inputs' versions.
 
     The last run's audiences are kept when its definitions and inputs are unchanged (`activate`)."""
-    from audiencelake.audiences.runs import activate
-
     return activate(ctx.lake, ctx.run)
 
 
-@stage("export", depends_on=("audiences",))
+@stage("export", reads=MEMBERS, uses=CONTACTS, writes=(EXPORT_FILES,))
 def export(ctx: StageContext) -> dict:
     """Write the run's audiences to their destinations: data files and manifest.json, treatment members only.
 
     Exports already in place as this library writes them are kept (`export_activation`)."""
-    from audiencelake.audiences.export import export_activation
-
     return export_activation(ctx.lake, ctx.run)
 
 
-@stage("measure", depends_on=("export",))
+@stage(
+    "measure", reads=(*MEMBERS, "silver.orders"), uses=("silver.campaign_touches",), writes=("gold.campaign_results",)
+)
 def measure(ctx: StageContext) -> dict:
     """Measure uplift against the holdout of every campaign and every audience run whose window has ended."""
-    from audiencelake.audiences.measure import measure_stage
-
     return measure_stage(ctx.lake, ctx.run)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from audiencelake.stages import ordered
+from audiencelake.stages.registry import ordered
 
 PACKAGE = "audiencelake"
 ENTRY_POINT = "audiencelake"  # [project.scripts] in pyproject.toml
