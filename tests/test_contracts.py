@@ -48,7 +48,16 @@ def test_spark_types() -> None:
 def test_schemas_keep_pii_out_of_the_table(tmp_path: Path) -> None:
     c = load_contract(_write(tmp_path, VALID))
     assert c.input_schema().fieldNames() == ["id", "ts", "email", "price"]
-    assert c.table_schema().fieldNames() == ["id", "ts", "price", "_batch_id", "_file", "_ingested_at", "_record_hash"]
+    assert c.table_schema().fieldNames() == [
+        "id",
+        "ts",
+        "price",
+        "_batch_id",
+        "_file",
+        "_ingested_at",
+        "_record_hash",
+        "_warnings",
+    ]
     assert c.restricted_schema().fieldNames() == ["id", "email", "ts"]
     assert c.input_schema()["id"].nullable is False
 

@@ -123,6 +123,22 @@ def test_quarantined_expectations_name_the_rule(world) -> None:
     assert rules == {("orders", "price_not_negative"), ("crm_profiles", "birth_date_plausible")}
 
 
+def test_quarantined_and_warned_rows_carry_every_failing_rule(world) -> None:
+    """An expectation's row lists every rule it fails (its first error rule is `rule`); a row rejected before the
+    expectations lists its reason; a row kept with warnings carries them in silver, as many as the audit counts."""
+    for r in _table(world, "ops", "quarantine").select("stage", "reason", "rule", "failures").collect():
+        failures = [tuple(f) for f in r["failures"]]
+        if r["stage"] == "quality":
+            assert failures[0][0] == r["rule"] and failures[0][2] == "error"
+            assert all(severity in ("error", "warn") for _, _, severity in failures)
+        else:
+            assert failures == [(r["reason"], r["rule"], "error")]
+    warned = sum(r["rows_warned"] for r in _table(world, "ops", "ingest_audit").collect())
+    kept = sum(_table(world, "silver", t).where(F.col("_warnings").isNotNull()).count()
+               for t in ("orders", "crm_profiles", "clickstream_events", "social_interactions"))  # fmt: skip
+    assert kept == warned
+
+
 def test_crm_silver_keeps_the_latest_version(world) -> None:
     with open(world["truth"] / "users.csv") as fh:
         truth = {r["customer_id"]: r for r in csv.DictReader(fh)}
@@ -170,6 +186,9 @@ def test_no_raw_pii_outside_restricted_zones(world, spark) -> None:
                 column = df.select(F.col(f"`{field.name}`").alias("value"))
             elif isinstance(field.dataType, T.ArrayType):
                 column = df.select(F.explode(f"`{field.name}`").alias("value"))
+                if isinstance(element := field.dataType.elementType, T.StructType):  # each string of the structs
+                    texts = [F.col(f"value.{f.name}") for f in element.fields if isinstance(f.dataType, T.StringType)]
+                    column = column.select(F.explode(F.array(*texts)).alias("value"))
             else:
                 continue
             leaks = column.join(pii, "value").count()

@@ -59,17 +59,32 @@ def test_great_expectations_and_predicates_agree_row_by_row(spark) -> None:
     assert by_name["id_not_null"]["unexpected_sample"] == []
 
 
-def test_reject_and_warn_rules_select_rows(spark) -> None:
+def test_every_failing_rule_of_a_row_is_kept_with_its_columns_and_severity(spark) -> None:
+    """As dqx keeps every error and warning of a row: the rules read off the rows by hand, in the contract's order."""
     df, result = _validate(spark, RULES)
-    out = {r["id"]: (r["rej"], r["warn"]) for r in df.select("id", result.reject_rule.alias("rej"),
-                                                             result.warn_rule.alias("warn")).collect()}  # fmt: skip
-    assert out == {
-        "1": (None, None),
-        "2": ("n_range", "d_past"),
-        "3": ("n_range", None),  # 10.0 with strict_max
-        "4": (None, None),  # n is null: the range and the pair rule ignore the row
-        "5": ("s_set", "d_past"),  # the first failing error rule wins (m_ge_n fails too)
+    got = {
+        r["id"]: (r["rej"], r["warn"], r["all"])
+        for r in df.select(
+            "id", result.rejects.alias("rej"), result.warnings.alias("warn"), result.failures.alias("all")
+        ).collect()
     }
+
+    def rules(*names):
+        return [(n, {"m_ge_n": "m,n"}.get(n, n.split("_")[0]), "warn" if n == "d_past" else "error") for n in names]
+
+    expected = {
+        "1": (None, None),
+        "2": (rules("n_range", "s_set", "s_not", "s_re", "s_len"), rules("d_past")),  # m is null: m_ge_n ignores it
+        "3": (rules("n_range", "m_ge_n", "s_present"), None),  # 10.0 with strict_max; a null s fails only s_present
+        "4": (None, None),  # n is null: the range and the pair rule ignore the row
+        "5": (rules("s_set", "s_re", "m_ge_n"), rules("d_past")),
+    }
+    for row, (rejects, warnings) in expected.items():
+        as_tuples = [None if v is None else [tuple(f) for f in v] for v in got[row]]
+        assert as_tuples[:2] == [rejects, warnings], row
+        order = [n for n in ("n_range", "s_set", "s_not", "s_re", "s_len", "d_past", "m_ge_n", "s_present")]
+        every = sorted((rejects or []) + (warnings or []), key=lambda f: order.index(f[0])) or None
+        assert as_tuples[2] == every, row
 
 
 def test_fail_policy_names_table_column_and_expectation(spark) -> None:

@@ -87,6 +87,8 @@ def test_hostile_files_are_quarantined_with_a_reason_and_nothing_is_lost(spark, 
             ORDER.format(id="O2", ts="2026-10-24 15:52:36", price='"1,234.50"') + ",X",  # thousands separator
             ORDER.format(id="O3", ts="2026/10/24 15:52", price="1.00") + ",X",  # another format
             ORDER.format(id="O4", ts="2026-10-24T15:52:36+08:00", price="1.00") + ",X",  # with a zone
+            ORDER.format(id="O5", ts="2026-10-24 15:52:36", price="1.00").replace(",app", ",kiosk") + ",X",  # warn
+            ORDER.format(id="O6", ts="2026-10-24 15:52:36", price="-1.00").replace(",app", ",kiosk") + ",X",
         ]).encode() + b"\n",
         "orders/b_header_only.csv": (drifted + "\n").encode(),
         "crm/latin1.csv": "\n".join([
@@ -105,8 +107,19 @@ def test_hostile_files_are_quarantined_with_a_reason_and_nothing_is_lost(spark, 
     assert q["huge.jsonl"] == {("record_too_large", "_raw"): 1}
     huge = lake.read(lake.ref("ops", "quarantine")).where(F.col("reason") == "record_too_large")
     assert huge.select(F.length("raw")).first()[0] > 50_000_000  # kept whole, for the sender to inspect
-    assert files["a_numbers_and_times.csv"]["silver"] == 1
-    assert q["a_numbers_and_times.csv"] == {("wrong_type", "unit_price"): 1, ("wrong_type", "order_ts"): 2}
+    assert files["a_numbers_and_times.csv"]["silver"] == 2
+    assert q["a_numbers_and_times.csv"] == {("wrong_type", "unit_price"): 1, ("wrong_type", "order_ts"): 2,
+                                            ("expectation", "price_not_negative"): 1}  # fmt: skip
+    # every rule a row fails, in the contract's order (dqx's errors and warnings): quarantined, or kept with warnings
+    failures = {
+        json.loads(r["raw"])["order_no"]: [tuple(f) for f in r["failures"]]
+        for r in lake.read(lake.ref("ops", "quarantine")).where(F.col("table") == "orders").collect()
+    }
+    assert failures["O6"] == [("price_not_negative", "unit_price", "error"), ("known_channel", "channel", "warn")]
+    assert failures["O2"] == [("wrong_type", "unit_price", "error")]
+    warnings = {r["order_id"]: r["_warnings"] for r in lake.read(lake.ref("silver", "orders")).collect()}
+    assert warnings == {"O1": None, "O5": [("known_channel", "channel", "warn")]}
+    assert counts["rows_warned"] == 1
     ledger = {Path(r["file"]).name for r in lake.read(lake.ref("ops", "ingest_files")).collect()}
     assert {"empty.jsonl", "b_header_only.csv"} <= ledger  # read, found empty, recorded: not retried forever
     assert "b_header_only.csv" not in files and "empty.jsonl" not in files

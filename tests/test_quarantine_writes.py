@@ -3,18 +3,23 @@ batch (stopped part-way, or under other rules) left rows for it, which then go."
 
 from __future__ import annotations
 
-from audiencelake.core.contracts import contract
+from datetime import UTC, datetime
+
+from pyspark.sql import types as T
+
+from audiencelake.core.contracts import RULE_FAILURES, contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.ingest.silver import _write_quarantine
 
-BAD = "_stage string, _reason string, _rule string, _file string, _raw string"
+BAD = f"_stage string, _reason string, _rule string, _file string, _raw string, _failures {RULE_FAILURES}"
 
 
 def test_a_clean_batch_commits_nothing_and_clears_what_an_earlier_run_left(spark, settings) -> None:
     lake = Lake(spark, settings)
     ref, run, c = lake.ref("ops", "quarantine"), Run.create(run_id="q"), contract("orders")
-    none, one = spark.createDataFrame([], BAD), spark.createDataFrame([("quality", "expectation", "r", "f", "{}")], BAD)
+    none = spark.createDataFrame([], BAD)
+    one = spark.createDataFrame([("quality", "expectation", "r", "f", "{}", None)], BAD)
 
     def rows() -> list[tuple]:
         return sorted((r["source"], r["batch_id"], r["rule"]) for r in lake.read(ref).collect())
@@ -36,3 +41,17 @@ def test_a_clean_batch_commits_nothing_and_clears_what_an_earlier_run_left(spark
     # batch b1 again, clean this time (the rule was changed): its earlier rows go
     _write_quarantine(lake, "orders", c, "b1", run, none, any_bad=False, fresh=False)
     assert rows() == [] and lake.version(ref) == version + 2
+
+
+def test_a_quarantine_from_an_earlier_release_gets_the_failures_column(spark, settings) -> None:
+    """Written before `failures` existed: the next write adds the column (old rows null), once per lake."""
+    lake = Lake(spark, settings)
+    ref, run = lake.ref("ops", "quarantine"), Run.create(run_id="q")
+    earlier = T.StructType([f for f in contract("quarantine").table_schema().fields if f.name != "failures"])
+    row = ("orders", "orders", "silver", "wrong_type", "unit_price", "f", "b0", "{}", "h", "q0", datetime.now(UTC))
+    lake.overwrite(spark.createDataFrame([row], earlier), ref)
+    bad = spark.createDataFrame([("silver", "wrong_type", "unit_price", "f", "{}", None)], BAD)
+    _write_quarantine(lake, "orders", contract("orders"), "b1", run, bad, any_bad=True, fresh=False)
+    rows = {r["batch_id"]: r["failures"] for r in lake.read(ref).collect()}
+    assert rows == {"b0": None, "b1": [("wrong_type", "unit_price", "error")]}
+    assert lake.add_new_columns(ref) == []  # checked once

@@ -30,6 +30,10 @@ _PRIMITIVES: dict[str, T.DataType] = {
 }
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _ARRAY = re.compile(r"^array<(.+)>$")
+_STRUCT = re.compile(r"^struct<(.+)>$")
+# the rules a row fails, each with the columns it reads and its severity: quarantined rows' `failures` and silver
+# rows' `_warnings` (as dqx keeps every error and warning of a row)
+RULE_FAILURES = "array<struct<rule:string,column:string,severity:string>>"
 
 
 def spark_type(type_name: str) -> T.DataType:
@@ -45,7 +49,13 @@ def spark_type(type_name: str) -> T.DataType:
         return T.DecimalType(int(match.group(1)), int(match.group(2)))
     if match := _ARRAY.match(name):
         return T.ArrayType(spark_type(match.group(1)), containsNull=True)
-    raise ValueError(f"unknown type '{type_name}'; use one of {sorted(_PRIMITIVES)}, decimal(p,s) or array<type>")
+    if match := _STRUCT.match(name):  # of primitive fields: struct<name:type,...>
+        fields = [part.split(":", 1) for part in match.group(1).split(",")]
+        if any(len(f) != 2 for f in fields):
+            raise ValueError(f"type '{type_name}': a struct's fields are name:type")
+        return T.StructType([T.StructField(n.strip(), spark_type(t), True) for n, t in fields])
+    kinds = f"{sorted(_PRIMITIVES)}, decimal(p,s), array<type> or struct<name:type,...>"
+    raise ValueError(f"unknown type '{type_name}'; use one of {kinds}")
 
 
 class Column(Strict):
@@ -203,6 +213,7 @@ class Contract(Strict):
                 T.StructField("_file", T.StringType(), True),
                 T.StructField("_ingested_at", T.TimestampType(), False),
                 T.StructField("_record_hash", T.StringType(), False),
+                T.StructField("_warnings", spark_type(RULE_FAILURES), True),
             ]
         return T.StructType(fields)
 

@@ -43,6 +43,7 @@ class Lake:
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.spark, self.settings = spark, settings
         self._existing: set[str] = set()  # tables seen to exist: a Delta table is never removed while a run holds it
+        self._current: set[str] = set()  # tables seen to hold every column of their contract
 
     def ref(self, layer: str, name: str) -> TableRef:
         if self.settings.lake.catalog:
@@ -151,6 +152,29 @@ class Lake:
             builder = builder.property("delta.dataSkippingStatsColumns", ",".join(stats))
         builder.addColumns(schema).partitionedBy(*(c.partition_by if ref.layer != RESTRICTED else [])).execute()
         return True
+
+    def add_new_columns(self, ref: TableRef, table: str | None = None) -> list[str]:
+        """Add to an existing table the nullable columns its contract has gained since the table was created (by an
+        earlier release), once per table and lake; returns their names. A new table is created with them.
+
+        Raises:
+            ContractError: a column the contract added is not nullable (rows already there would have no value).
+        """
+        if ref.location in self._current or not self.exists(ref):
+            return []
+        c = contract(table or ref.name)
+        schema = c.restricted_schema() if ref.layer == RESTRICTED else c.table_schema()
+        have = set(self.read(ref).columns)
+        new = [f for f in schema.fields if f.name not in have]
+        for f in new:
+            if not f.nullable:
+                raise ContractError(f"table {ref}: contract column '{f.name}' is missing and not nullable")
+        if new:
+            target = ref.location if ref.by_name else f"delta.`{ref.location}`"
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+            self.spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({columns})")
+        self._current.add(ref.location)
+        return [f.name for f in new]
 
     def _writer(self, df: DataFrame, ref: TableRef, mode: str, **options: str):
         writer = df.write.format("delta").mode(mode)

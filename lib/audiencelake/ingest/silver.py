@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.core.contracts import Contract, contract
+from audiencelake.core.contracts import RULE_FAILURES, Contract, contract, spark_type
 from audiencelake.core.lake import RESTRICTED, Lake, check_schema
 from audiencelake.core.pii import SALT, salted_hash, with_salt
 from audiencelake.core.runs import Run
@@ -26,7 +26,7 @@ from audiencelake.ingest.derive import derive
 from audiencelake.ingest.records import BatchRecords
 from audiencelake.ingest.sessions import Sessioned, sessionise, update_sessions
 from audiencelake.ingest.versions import TO_SILVER, resolve_versions
-from audiencelake.quality.gate import validate
+from audiencelake.quality.gate import failure, validate
 
 DISPOSITIONS = ("quarantined", "duplicate", "superseded", TO_SILVER)
 
@@ -124,15 +124,18 @@ def _gate_and_write(
     )  # fmt: skip
     records.add_results(c.table, batch_id, gate.records, fresh)
     gate.enforce()
-    failed = F.col("_reason").isNull() & gate.reject_rule.isNotNull()
+    failed = F.col("_reason").isNull() & gate.rejects.isNotNull()
     gated = (
-        rows.withColumn("_rule", F.when(failed, gate.reject_rule).otherwise(F.col("_rule")))
+        rows.withColumn("_failures", F.when(failed, gate.failures))
+        .withColumn("_rule", F.when(failed, gate.rejects[0]["rule"]).otherwise(F.col("_rule")))
         .withColumn("_stage", F.when(failed, F.lit("quality")).otherwise(F.col("_stage")))
         .withColumn("_reason", F.when(failed, F.lit("expectation")).otherwise(F.col("_reason")))
-        .withColumn("_warned", F.col("_reason").isNull() & gate.warn_rule.isNotNull())
-    )
+        .withColumn("_warnings", F.when(F.col("_reason").isNull(), gate.warnings))
+        .withColumn("_warned", F.col("_warnings").isNotNull())
+    )  # fmt: skip
     # silver as of now, pinned: read unpinned, the plan of `resolved` would change with the first write below and
     # every later use would miss the cache and resolve the batch's versions again (two shuffles of the batch)
+    lake.add_new_columns(silver_ref)  # a table from an earlier release gets the lineage columns added since
     existing = lake.read_version(silver_ref, lake.version(silver_ref)).where(F.col("_batch_id") != batch_id)
     carry = (c.sessions.by,) if c.sessions else ()  # the visitor of a replaced row: their sessions change too
     resolved = gated.transform(resolve_versions, c, existing, carry).persist(BATCH_STORAGE)
@@ -206,9 +209,14 @@ def _write_quarantine(
         return
     rows = bad.select(
         F.lit(source).alias("source"), F.lit(c.table).alias("table"), F.col("_stage").alias("stage"),
-        F.col("_reason").alias("reason"), F.col("_rule").alias("rule"), F.col("_file").alias("file"),
+        F.col("_reason").alias("reason"), F.col("_rule").alias("rule"),
+        # an expectation's row: every rule it fails; rejected before (bronze, contract, versions): the reason
+        F.coalesce("_failures", F.array(failure(F.col("_reason"), F.col("_rule"), F.lit("error"))))
+        .cast(spark_type(RULE_FAILURES)).alias("failures"),
+        F.col("_file").alias("file"),
         F.lit(batch_id).alias("batch_id"), F.col("_raw").alias("raw"), F.sha2("_raw", 256).alias("record_hash"),
         F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
     rows = rows.repartition(1)  # one small file per source and batch
+    lake.add_new_columns(ref)  # a quarantine from an earlier release gets `failures`
     lake.replace_where(check_schema(rows, "quarantine"), ref, where, fresh=fresh)

@@ -23,7 +23,7 @@ from great_expectations.data_context.types.base import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.core.contracts import Contract, Expectation
+from audiencelake.core.contracts import RULE_FAILURES, Contract, Expectation, spark_type
 from audiencelake.core.errors import QualityGateError
 from audiencelake.quality.params import resolve_kwargs
 from audiencelake.quality.predicates import failing_rows
@@ -39,8 +39,9 @@ class GateResult:
     table: str
     policy: str
     records: list[dict]
-    reject_rule: Column  # name of the first failing rule that sends a row to quarantine, else null
-    warn_rule: Column  # name of the first failing rule that only flags a row, else null
+    rejects: Column  # every failing rule that sends a row to quarantine (RULE_FAILURES), null when none
+    warnings: Column  # every failing rule that only flags a row (RULE_FAILURES), null when none
+    failures: Column  # every failing rule, of either kind, in the contract's order (RULE_FAILURES), null when none
 
     @property
     def blocking(self) -> list[dict]:
@@ -78,14 +79,23 @@ def suite_hash(c: Contract, expectations: list[Expectation], as_of: date) -> str
 
 def recorded(c: Contract, records: list[dict]) -> GateResult:
     """A result made of recorded rows (a whole-table validation carried over), for `enforce`."""
-    none = F.lit(None).cast("string")
-    return GateResult(c.table, c.policy, records, none, none)
+    none = F.lit(None).cast(spark_type(RULE_FAILURES))
+    return GateResult(c.table, c.policy, records, none, none, none)
 
 
-def _first_failing(rules: list[tuple[str, Column]]) -> Column:
+def failure(rule: Column, column: Column, severity: Column) -> Column:
+    """One element of RULE_FAILURES."""
+    return F.struct(rule.alias("rule"), column.cast("string").alias("column"), severity.alias("severity"))
+
+
+def _failing(rules: list[tuple[Expectation, Column]]) -> Column:
+    """Every rule of `rules` whose predicate holds for the row, in the contract's order; null when none."""
     if not rules:
-        return F.lit(None).cast("string")
-    return F.coalesce(*[F.when(pred, F.lit(name)) for name, pred in rules])
+        return F.lit(None).cast(spark_type(RULE_FAILURES))
+    each = [F.when(pred, failure(F.lit(e.name), F.lit(",".join(e.columns) or None), F.lit(e.severity)))
+            for e, pred in rules]  # fmt: skip
+    failed = F.filter(F.array(*each), lambda f: f.isNotNull())
+    return F.when(F.size(failed) > 0, failed).cast(spark_type(RULE_FAILURES))  # the contract's nullability
 
 
 def _ge_results(c: Contract, df: DataFrame, expectations: list[Expectation], as_of: date) -> dict:
@@ -176,6 +186,7 @@ def validate(
             "table_version": table_version, "suite_hash": suite_hash(c, expectations, as_of),
         })  # fmt: skip
     quarantining = c.policy == "quarantine"
-    reject = [(e.name, predicates[e.name]) for e in row_level if quarantining and e.severity == "error"]
-    flag = [(e.name, predicates[e.name]) for e in row_level if not (quarantining and e.severity == "error")]
-    return GateResult(c.table, c.policy, records, _first_failing(reject), _first_failing(flag))
+    reject = [(e, predicates[e.name]) for e in row_level if quarantining and e.severity == "error"]
+    flag = [(e, predicates[e.name]) for e in row_level if not (quarantining and e.severity == "error")]
+    every = [(e, predicates[e.name]) for e in row_level]
+    return GateResult(c.table, c.policy, records, _failing(reject), _failing(flag), _failing(every))

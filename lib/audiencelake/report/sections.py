@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from audiencelake.core import charts
 from audiencelake.core.lake import Lake
-from audiencelake.report.summary import AUDIT_COLUMNS
+from audiencelake.report.summary import AUDIT_COLUMNS, RULE_HEADER, failed_rules
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ def sources(ctx: Context) -> str:
                 charts.hbars("Quarantined records by reason", "records", labels, [r["count"] for r in reasons]),
                 "ops.quarantine keeps each rejected record with its reason, rule and file.",
             )
+            rules = failed_rules(quarantine)
+            out += "<p>Every rule the quarantined records fail (a record failing several counts for each):</p>"
+            out += table(list(RULE_HEADER), [list(r) for r in rules])
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from audiencelake.core.lake import Lake
@@ -45,4 +46,22 @@ def lake_summary(lake: Lake) -> str:
         ).collect()
         out += ["", "quarantine reasons"]
         out.append(text_table([tuple(r) for r in reasons], ("source", "stage", "reason", "rule", "rows")))
+        out += ["", "rules failed by quarantined rows (every rule of each row)"]
+        out.append(text_table([tuple(r) for r in failed_rules(lake.read(q_ref))], RULE_HEADER))
     return "\n".join(out)
+
+
+RULE_HEADER = ("source", "rule", "column", "severity", "rows")
+
+
+def failed_rules(quarantine: DataFrame) -> list[Row]:
+    """Rows of ops.quarantine per failing rule (a row failing three rules counts for each), most first; none for a
+    quarantine from before `failures` that no ingest has written to since."""
+    if "failures" not in quarantine.columns:
+        return []
+    every = quarantine.select("source", F.explode("failures").alias("f"))
+    return (
+        every.groupBy("source", F.col("f.rule").alias("rule"), F.col("f.column").alias("column"),
+                      F.col("f.severity").alias("severity"))
+        .count().orderBy(F.desc("count"), "source", "rule").collect()
+    )  # fmt: skip
