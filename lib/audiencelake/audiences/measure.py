@@ -96,7 +96,10 @@ def _results(kind: str, groups: DataFrame, lake: Lake, costs: dict[str, float | 
     return rows
 
 
-def measure_campaigns(lake: Lake, window_days: int = 7, campaign_id: str | None = None) -> list[dict]:
+DEFAULT_WINDOW_DAYS = 7  # days measured from a campaign's send day
+
+
+def measure_campaigns(lake: Lake, window_days: int = DEFAULT_WINDOW_DAYS, campaign_id: str | None = None) -> list[dict]:
     """Uplift of every campaign with a holdout in silver.campaign_touches (or of one) over window_days from its
     send day.
 
@@ -145,7 +148,7 @@ def write_results(lake: Lake, rows: list[dict]) -> int:
     return len(rows)
 
 
-def measure_all(lake: Lake, window_days: int = 7) -> list[dict]:
+def measure_all(lake: Lake, window_days: int = DEFAULT_WINDOW_DAYS) -> list[dict]:
     """Every campaign of silver.campaign_touches with a holdout, and every audience run whose window has ended."""
     rows = []
     if lake.exists(lake.ref("silver", "campaign_touches")):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from audiencelake.audiences.measure import DEFAULT_WINDOW_DAYS
 from audiencelake.cli.options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.core.config import load_settings
 from audiencelake.core.errors import AudiencelakeError
@@ -75,7 +76,7 @@ def audience_rebuild(
 def measure(
     audience: Annotated[str | None, typer.Option(help="Measure this audience of --run-id only.")] = None,
     campaign: Annotated[str | None, typer.Option(help="Measure this campaign of silver.campaign_touches only.")] = None,
-    window_days: Annotated[int, typer.Option(help="Days measured from a campaign's send day.")] = 7,
+    window_days: Annotated[int, typer.Option(help="Days measured from a campaign's send day.")] = DEFAULT_WINDOW_DAYS,
     env: Env = "local",
     as_of: AsOf = None,
     run_id: RunId = None,
@@ -84,18 +85,24 @@ def measure(
     """Measure uplift against the holdout into gold.campaign_results (without options: the `measure` stage)."""
     from audiencelake.audiences.measure import measure_all, measure_audience, measure_campaigns, write_results
     from audiencelake.report.tables import results_table
+    from audiencelake.stages.runner import run_stage
 
     if audience and not run_id:
         raise AudiencelakeError("--audience needs the --run-id that built it")
     with locked("measure", env, sets, run_id):
-        lake = context(env, as_of, run_id, sets).lake
-        if audience:
-            rows = [measure_audience(lake, audience, run_id)]
-        elif campaign:
-            rows = measure_campaigns(lake, window_days, campaign)
+        ctx = context(env, as_of, run_id, sets)
+        lake = ctx.lake
+        if not audience and not campaign and window_days == DEFAULT_WINDOW_DAYS:  # the stage (keeps what is current)
+            typer.echo(f"measure: {run_stage('measure', ctx)}")
+            rows = [r.asDict() for r in lake.read(lake.ref("gold", "campaign_results")).collect()]
         else:
-            rows = measure_all(lake, window_days)
-        write_results(lake, rows)
+            if audience:
+                rows = [measure_audience(lake, audience, run_id)]
+            elif campaign:
+                rows = measure_campaigns(lake, window_days, campaign)
+            else:
+                rows = measure_all(lake, window_days)
+            write_results(lake, rows)
     typer.echo(results_table(rows) if rows else "nothing to measure")
 
 
