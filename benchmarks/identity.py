@@ -26,10 +26,11 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from audiencelake.core.config import load_settings  # noqa: E402
 from audiencelake.core.lake import RESTRICTED, Lake  # noqa: E402
+from audiencelake.core.progress import Steps  # noqa: E402
 from audiencelake.core.runs import Run  # noqa: E402
 from audiencelake.core.session import build_session  # noqa: E402
 from audiencelake.identity.evaluate import clustering_quality  # noqa: E402
-from audiencelake.identity.graph import IdentityGraph  # noqa: E402
+from audiencelake.identity.graph import update_graph  # noqa: E402
 from audiencelake.identity.matching import Matcher, match_records  # noqa: E402
 from worlds import ID_COLUMNS, ingest_world, timed, workdir, world_arguments  # noqa: E402
 
@@ -67,9 +68,9 @@ def _land(base: Lake, lake: Lake, first: int, count: int, ingested: datetime | N
 
 def _graph(lake: Lake, run_id: str, rebuild: bool = False):
     settings = load_settings("local", [f"lake.root={lake.settings.lake_root}", f"identity.rebuild={rebuild}"])
-    graph = IdentityGraph(Lake(lake.spark, settings), Run.create(run_id=run_id))
-    stats = graph.update()
-    print(f"    {run_id} steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in graph.steps.seconds.items()), flush=True)
+    steps = Steps("identity")
+    stats = update_graph(Lake(lake.spark, settings), Run.create(run_id=run_id), steps=steps)
+    print(f"    {run_id} steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.seconds.items()), flush=True)
     return stats
 
 

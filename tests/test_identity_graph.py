@@ -13,7 +13,7 @@ from audiencelake.core.contracts import contract
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
 from audiencelake.identity.config import load_identity_config
-from audiencelake.identity.graph import IdentityGraph
+from audiencelake.identity.graph import update_graph
 from conftest import lake_settings
 
 pytestmark = pytest.mark.e2e
@@ -90,12 +90,8 @@ def _land(lake: Lake, batch: dict, ingested: datetime) -> None:
                                         ("first_name", "last_name", "email", "phone")], "updated_at"), pii, keys)  # fmt: skip
 
 
-def _run(lake: Lake, run_id: str, relabelled: list | None = None):
-    graph = IdentityGraph(lake, Run.create(as_of="2026-03-10", run_id=run_id), _config())
-    stats = graph.update()
-    if relabelled is not None:
-        relabelled.append(dict(graph.relabelled))
-    return stats
+def _run(lake: Lake, run_id: str):
+    return update_graph(lake, Run.create(as_of="2026-03-10", run_id=run_id), _config())
 
 
 def _map(lake: Lake) -> dict[str, tuple]:
@@ -128,15 +124,14 @@ def history(spark, tmp_path_factory):
     """One lake taken through the four batches, one identity run after each; the map after every run."""
     root = tmp_path_factory.mktemp("identity-graph")
     lake = Lake(spark, lake_settings(root))
-    maps, stats, events, customers, relabelled = [], [], [], [], []
+    maps, stats, events, customers = [], [], [], []
     for k, batch in enumerate(BATCHES):
         _land(lake, batch, T[k])
-        stats.append(_run(lake, f"r{k + 1}", relabelled))
+        stats.append(_run(lake, f"r{k + 1}"))
         maps.append(_users(lake))
         events.append(_events(lake))
         customers.append(_customer_rows(lake))
-    return {"lake": lake, "root": root, "maps": maps, "stats": stats, "events": events, "customers": customers,
-            "relabelled": relabelled}  # fmt: skip
+    return {"lake": lake, "root": root, "maps": maps, "stats": stats, "events": events, "customers": customers}
 
 
 def test_first_run_builds_persons_from_logins_and_crm(history) -> None:
@@ -149,7 +144,7 @@ def test_first_run_builds_persons_from_logins_and_crm(history) -> None:
     assert first["a:a3"] is None and first["d:d3"] is None  # never logged in
     assert history["events"][0] == {"E1": "C1", "E2": "C2", "E3": None}
     # the events were landed without a person: each one labelled now was changed by the first run's relabel
-    assert history["relabelled"][0]["clickstream_events"] == sum(v is not None for v in history["events"][0].values())
+    assert history["stats"][0].events_updated == sum(v is not None for v in history["events"][0].values())
 
 
 def test_a_shared_device_links_nothing_and_a_login_claims_a_visitor(history) -> None:

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from audiencelake.core.contracts import Contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.identity.graph import IdentityGraph
+from audiencelake.identity.graph import update_graph
 
 
 def attach_user_ids(df: DataFrame, lake: Lake, c: Contract) -> DataFrame:
@@ -35,8 +35,4 @@ def attach_user_ids(df: DataFrame, lake: Lake, c: Contract) -> DataFrame:
 def stitch_identities(lake: Lake, run: Run) -> dict[str, int | str]:
     """Update the identity graph from the silver rows ingested since the last run (all of them on a rebuild) and
     credit clickstream events and customer rows to the persons their cookies and customers now belong to."""
-    graph = IdentityGraph(lake, run)
-    stats = graph.update()
-    events = graph.relabelled.get("clickstream_events", 0)
-    customer_rows = sum(graph.relabelled.values()) - events
-    return {**asdict(stats), "events_updated": events, "customer_rows_updated": customer_rows}
+    return asdict(update_graph(lake, run))
