@@ -15,7 +15,7 @@ from audiencelake.audiences.uplift import GroupSums, uplift
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
-from audiencelake.core.stage_inputs import library_version, record, unchanged
+from audiencelake.core.stage_inputs import kept_or_built, library_version
 from audiencelake.models.purchases import purchases
 
 log = logging.getLogger("audiencelake.audiences")
@@ -168,12 +168,13 @@ def measure_stage(lake: Lake, run: Run) -> dict:
     its last run left them (the results would be the same rows)."""
     inputs = {"tables": {f"{layer}.{name}": lake.version(lake.ref(layer, name)) for layer, name in READS},
               "library": library_version()}  # fmt: skip
-    output = lake.ref("gold", "campaign_results")
-    if (counts := unchanged(lake, STAGE, "all", {**inputs, "output": lake.version(output)})) is not None:
+
+    def build() -> dict:
+        rows = measure_all(lake)
+        write_results(lake, rows)
+        return {"results": len(rows), "significant": sum(bool(r["significant"]) for r in rows)}
+
+    counts = kept_or_built(lake, STAGE, "all", inputs, lake.ref("gold", "campaign_results"), build, run)
+    if "kept" in counts:
         log.info("measure: orders, touches and audience runs as its last run read them; results kept")
-        return {**counts, "kept": 1}
-    rows = measure_all(lake)
-    write_results(lake, rows)
-    counts = {"results": len(rows), "significant": sum(bool(r["significant"]) for r in rows)}
-    record(lake, STAGE, "all", {**inputs, "output": lake.version(output)}, counts, run)
     return counts

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -93,6 +94,19 @@ def record(lake: Lake, stage: str, key: str, inputs: dict, counts: dict, run: Ru
            json.dumps(counts, sort_keys=True), run.run_id, datetime.now(UTC))  # fmt: skip
     df = lake.spark.createDataFrame([row], contract("stage_inputs").table_schema())
     lake.replace_where(df, _table(lake), f"stage = {sql_literal(stage)} AND key = {sql_literal(key)}")
+
+
+def kept_or_built(
+    lake: Lake, stage: str, key: str, inputs: dict, output: TableRef, build: Callable[[], dict], run: Run
+) -> dict:
+    """A stage with one output table, kept when nothing changed: the recorded counts with `kept=1` when `inputs` and
+    the output's Delta version are as the stage's last complete run for `key` recorded them; else `build()`'s
+    counts, recorded with the output's new version (`inputs` are read before building: what it is built from)."""
+    if (counts := unchanged(lake, stage, key, {**inputs, "output": lake.version(output)})) is not None:
+        return {**counts, "kept": 1}
+    counts = build()
+    record(lake, stage, key, {**inputs, "output": lake.version(output)}, counts, run)
+    return counts
 
 
 def recorded_run(lake: Lake, stage: str, key: str) -> str | None:

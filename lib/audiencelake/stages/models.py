@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audiencelake.core.contracts import contracts
 from audiencelake.core.resources import resource_dir
-from audiencelake.core.stage_inputs import library_version, record, unchanged
+from audiencelake.core.stage_inputs import kept_or_built, library_version
 from audiencelake.models.catalog import MODELS, Model
 from audiencelake.models.config import load_models_config
 from audiencelake.models.registry import champion_run, champion_tag, tag_version
@@ -79,14 +79,16 @@ def _stages(model: Model) -> tuple[Stage, Stage]:
     def score(ctx: StageContext) -> dict:
         lake, run = ctx.lake, ctx.run
         name, key, output = f"score_{model.name}", run.as_of.isoformat(), lake.ref(*model.table.split("."))
-        inputs = score_inputs(ctx, model)  # read before scoring: what the scores are computed from
-        if (counts := unchanged(lake, name, key, {**inputs, "output": lake.version(output)})) is not None:
+        inputs = score_inputs(ctx, model)
+
+        def build() -> dict:
+            return {"rows": model.score(lake, run, _section(ctx, model.name))}
+
+        counts = kept_or_built(lake, name, key, inputs, output, build, run)
+        if "kept" in counts:
             log.info(
                 "%s: champion %s and its inputs are as the scores were written; kept", model.name, inputs["champion"]
             )
-            return {**counts, "kept": 1}
-        counts = {"rows": model.score(lake, run, _section(ctx, model.name))}
-        record(lake, name, key, {**inputs, "output": lake.version(output)}, counts, run)
         return counts
 
     train.__doc__ = f"Train the {model.name} model ({model.what}), log it to MLflow and register it."
