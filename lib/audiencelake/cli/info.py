@@ -69,9 +69,11 @@ def report(
     from audiencelake.report.html import report_path
     from audiencelake.stages.runner import run_stage
 
-    ctx = context(env, as_of, run_id, sets, report_out=str(out) if out else None)
+    ctx = context(env, as_of, run_id, sets)
+    target = out or (report_path(ctx.lake) if run_id is None else report_path(ctx.lake, run_id))  # no run: latest
+    ctx.options["report_out"] = str(target)
     counts = run_stage("report", ctx)
-    typer.echo(f"report: {out or report_path(ctx.lake, ctx.run.run_id)} ({counts['bytes']} bytes)")
+    typer.echo(f"report: {target} ({counts['bytes']} bytes)")
 
 
 @tags_app.command("check")

@@ -167,7 +167,8 @@ def demo(
     typer.echo("\n" + coverage_table(lake, ctx.run.as_of))
     typer.echo("\n" + models_table(lake))
     typer.echo("\n" + audiences_table(lake, ctx.run.run_id))
-    results = lake.read(lake.ref("gold", "campaign_results")).orderBy("kind", "name", "run_id").collect()
+    results_ref = lake.ref("gold", "campaign_results")
+    results = lake.read(results_ref).orderBy("kind", "name", "run_id").collect() if lake.exists(results_ref) else []
     typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
     typer.echo(f"\nreport: {report_path(lake, ctx.run.run_id)}")
     typer.echo(f"planted truth: {Path(settings.landing_root).parent / 'truth'}")

@@ -157,5 +157,8 @@ def add_sessions(lake: Lake, ref: TableRef, c: Contract) -> bool:
     if "session_id" in table.columns:
         return False
     unset = table.select("*", *[F.lit(None).cast(t).alias(n) for n, t in SESSION_COLUMNS.items()])
+    # the other columns the contract has gained since (nullable lineage such as `_warnings`): null in old rows
+    added = [f for f in c.table_schema().fields if f.name not in unset.columns]
+    unset = unset.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in added])
     lake.overwrite(check_schema(sessionise(unset, None, c).batch(), c.table), ref, c.partition_by)
     return True

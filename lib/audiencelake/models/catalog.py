@@ -21,7 +21,8 @@ class Model:
     train: Callable
     score: Callable
     trains_on: tuple[str, ...] = ()  # tables training reads besides silver (which every training's profiles read)
-    scores_with: tuple[str, ...] = ()  # other models' score tables scoring reads
+    scores_from: tuple[str, ...] = ("gold.user_profile",)  # tables scoring cannot do without
+    scores_with: tuple[str, ...] = ()  # other models' score tables scoring reads when they exist
 
 
 MODELS: dict[str, Model] = {
@@ -31,7 +32,8 @@ MODELS: dict[str, Model] = {
               segmentation.train, segmentation.score, trains_on=("gold.user_profile",)),
         Model("churn", "logistic regression vs gradient-boosted trees by cross-validation", "gold.churn_scores",
               churn.train, churn.score),
-        Model("clv", "BG/NBD and Gamma-Gamma by maximum likelihood", "gold.clv", clv.train, clv.score),
+        Model("clv", "BG/NBD and Gamma-Gamma by maximum likelihood", "gold.clv", clv.train, clv.score,
+              scores_from=("silver.orders",)),
         Model("recommendations", "implicit ALS, grid on held-out days", "gold.recommendations",
               recommendations.train, recommendations.score, scores_with=("gold.segments",)),
         Model("propensity", "response to campaign touches, logistic regression", "gold.propensity",

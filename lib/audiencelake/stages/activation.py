@@ -34,8 +34,9 @@ def export(ctx: StageContext) -> dict:
     return export_activation(ctx.lake, ctx.run)
 
 
+# campaigns are measured from silver.campaign_touches, audience runs from their members: either may be missing
 @stage(
-    "measure", reads=(*MEMBERS, "silver.orders"), uses=("silver.campaign_touches",), writes=("gold.campaign_results",)
+    "measure", reads=("silver.orders",), uses=(*MEMBERS, "silver.campaign_touches"), writes=("gold.campaign_results",)
 )
 def measure(ctx: StageContext) -> dict:
     """Measure uplift against the holdout of every campaign and every audience run whose window has ended."""

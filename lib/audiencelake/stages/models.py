@@ -100,8 +100,8 @@ def _stages(model: Model) -> tuple[Stage, Stage]:
         ),
         stage(
             f"score_{model.name}",
-            reads=(resource, "gold.user_profile", *model.scores_with),
-            uses=(*SILVER, "ops.identity_map"),
+            reads=(resource, *model.scores_from),
+            uses=("gold.user_profile", *model.scores_with, *SILVER, "ops.identity_map"),
             writes=(model.table,),
         )(score),
     )
