@@ -61,11 +61,12 @@ def ingest(ctx: StageContext) -> dict:
     return totals
 
 
-# a source without rows yet reads as empty; relabels set user_id in clickstream and in every customer table
+# a source without rows yet reads as empty; relabels set user_id in clickstream and, when a customer changes person,
+# in every customer table ("silver.*": written only then)
 @stage(
     "identity",
     uses=(*SILVER, "silver_restricted.crm_profiles_pii"),
-    writes=("identity.*", "ops.identity_map", *SILVER),
+    writes=("identity.*", "ops.identity_map", "silver.*"),
 )
 def identity(ctx: StageContext) -> dict:
     """Update the identity graph and its persistent person ids, then credit clickstream events to their persons.
