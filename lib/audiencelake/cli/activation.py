@@ -84,7 +84,7 @@ def measure(
 ) -> None:
     """Measure uplift against the holdout into gold.campaign_results (without options: the `measure` stage)."""
     from audiencelake.audiences.measure import measure_all, measure_audience, measure_campaigns, write_results
-    from audiencelake.report.tables import results_table
+    from audiencelake.report.tables import campaign_results, results_table
     from audiencelake.stages.runner import run_stage
 
     if audience and not run_id:
@@ -94,7 +94,7 @@ def measure(
         lake = ctx.lake
         if not audience and not campaign and window_days == DEFAULT_WINDOW_DAYS:  # the stage (keeps what is current)
             typer.echo(f"measure: {run_stage('measure', ctx)}")
-            rows = [r.asDict() for r in lake.read(lake.ref("gold", "campaign_results")).collect()]
+            rows = campaign_results(lake)
         else:
             if audience:
                 rows = [measure_audience(lake, audience, run_id)]

@@ -144,7 +144,7 @@ def demo(
     """
     from audiencelake.models.tracking import tracking_uri
     from audiencelake.report.html import report_path
-    from audiencelake.report.tables import audiences_table, models_table, results_table
+    from audiencelake.report.tables import audiences_table, campaign_results, models_table, results_table
     from audiencelake.report.tag_coverage import coverage_table
     from audiencelake.stages.pipeline import requested_world
     from audiencelake.synth import recorded_spec
@@ -167,9 +167,7 @@ def demo(
     typer.echo("\n" + coverage_table(lake, ctx.run.as_of))
     typer.echo("\n" + models_table(lake))
     typer.echo("\n" + audiences_table(lake, ctx.run.run_id))
-    results_ref = lake.ref("gold", "campaign_results")
-    results = lake.read(results_ref).orderBy("kind", "name", "run_id").collect() if lake.exists(results_ref) else []
-    typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table([r.asDict() for r in results]))
+    typer.echo("\nuplift against the holdouts (gold.campaign_results)\n" + results_table(campaign_results(lake)))
     typer.echo(f"\nreport: {report_path(lake, ctx.run.run_id)}")
     typer.echo(f"planted truth: {Path(settings.landing_root).parent / 'truth'}")
     typer.echo(f"MLflow UI: {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri {tracking_uri(settings)}")

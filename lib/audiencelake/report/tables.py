@@ -37,6 +37,14 @@ def audiences_table(lake: Lake, run_id: str) -> str:
     return f"audiences of run {run_id}\n" + text_table(rows, ("audience", "channel", "treatment", "holdout", "exports"))
 
 
+def campaign_results(lake: Lake) -> list[dict]:
+    """The rows of gold.campaign_results by kind, name and run; none when nothing has been measured yet."""
+    ref = lake.ref("gold", "campaign_results")
+    if not lake.exists(ref):
+        return []
+    return [r.asDict() for r in lake.read(ref).orderBy("kind", "name", "run_id").collect()]
+
+
 def results_table(rows: list[dict]) -> str:
     """Uplift results, one line per campaign or audience run."""
 

@@ -12,7 +12,6 @@ import json
 import logging
 from pathlib import Path
 
-from audiencelake.core.contracts import contracts
 from audiencelake.core.resources import resource_dir
 from audiencelake.core.stage_inputs import kept_or_built, library_version
 from audiencelake.models.catalog import MODELS, Model
@@ -32,7 +31,7 @@ def _state(ctx: StageContext, model: str, extra: tuple[str, ...] = ()) -> dict:
     """A model's settings, the tag catalogue, the run date and the Delta versions of the silver tables, the identity
     map (profiles are a function of these) and of the `extra` tables ("layer.name")."""
     lake, settings = ctx.lake, ctx.lake.settings
-    tables = [f"silver.{c.table}" for c in contracts().values() if c.layer == "silver"] + ["ops.identity_map", *extra]
+    tables = [*SILVER, "ops.identity_map", *extra]
     catalogue = Path(settings.profile.tags or resource_dir("conf") / "tags.yaml")
     return {
         "model": _section(ctx, model).model_dump(),
