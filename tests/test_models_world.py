@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
-from audiencelake.models.tracking import configure, registered_name
+from audiencelake.models.tracking import client, registered_name
 from conftest import DRIVER_RESULT_LIMIT
 
 pytestmark = pytest.mark.e2e
@@ -33,23 +31,23 @@ def gold(models_world, table: str) -> pd.DataFrame:
 
 
 def latest_run(models_world, model: str):
-    configure(models_world["lake"].settings)
-    experiment = mlflow.get_experiment_by_name(f"/audiencelake/{model}")
-    return mlflow.search_runs([experiment.experiment_id], order_by=["start_time DESC"], output_format="list")[0]
+    tracker = client(models_world["lake"].settings)
+    experiment = tracker.get_experiment_by_name(f"/audiencelake/{model}")
+    return tracker.search_runs([experiment.experiment_id], order_by=["start_time DESC"], max_results=1)[0]
 
 
-def artifacts(run) -> set[str]:
-    return {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+def artifacts(models_world, run) -> set[str]:
+    return {a.path for a in client(models_world["lake"].settings).list_artifacts(run.info.run_id)}
 
 
 def test_every_model_stage_ran_and_registered_a_champion(models_world):
     counts = models_world["counts"]
-    client = MlflowClient()
+    tracker = client(models_world["lake"].settings)
     for model in ("segmentation", "churn", "clv", "recommendations", "propensity"):
         assert counts[f"train_{model}"]["promoted"] == 1, counts[f"train_{model}"]
         assert counts[f"score_{model}"]["rows"] > 0
         name = registered_name(models_world["lake"], model)
-        assert int(client.get_model_version_by_alias(name, "champion").version) == counts[f"train_{model}"]["version"]
+        assert int(tracker.get_model_version_by_alias(name, "champion").version) == counts[f"train_{model}"]["version"]
 
 
 def test_the_pipeline_ran_under_a_driver_limit_smaller_than_its_data(models_world, spark):
@@ -67,7 +65,7 @@ def test_segments_recover_the_planted_segments(models_world, truth):
     ari = adjusted_rand_score(segments["segment_x"], segments["segment_y"])
     assert ari >= 0.8, ari
     run = latest_run(models_world, "segmentation")
-    assert {"silhouette.png", "segments.json"} <= artifacts(run)
+    assert {"silhouette.png", "segments.json"} <= artifacts(models_world, run)
     assert run.data.metrics["k"] == 5
     # every segment is described in words, and the champions' segment (mostly planted champions) as big spenders
     assert (segments["description"].str.len() > 0).all()
@@ -89,7 +87,7 @@ def test_churn_scores_rank_the_planted_churners(models_world, truth):
     assert {"cv_roc_auc_logistic_regression", "cv_roc_auc_gbt", "roc_auc", "pr_auc", "top_decile_lift"} <= set(
         run.data.metrics
     )
-    assert {"churn_roc.png", "churn_lift.png", "churn_calibration.json"} <= artifacts(run)
+    assert {"churn_roc.png", "churn_lift.png", "churn_calibration.json"} <= artifacts(models_world, run)
     assert run.data.params["search"] == "small_data"  # a few hundred users: conf/models.yaml's smaller search
 
 
@@ -105,7 +103,7 @@ def test_clv_ranks_customers_by_their_planted_future_value(models_world, truth):
     metrics = run.data.metrics
     assert metrics["bgnbd_log_likelihood"] < 0 and metrics["gamma_gamma_log_likelihood"] < 0
     assert metrics["compressed_rows_bgnbd"] < metrics["customers"]
-    assert "holdout_calibration.png" in artifacts(run)
+    assert "holdout_calibration.png" in artifacts(models_world, run)
 
 
 def test_recommendations_beat_popularity_and_leave_out_purchases(models_world):
@@ -136,8 +134,7 @@ def test_propensity_scores_every_user_per_campaign_type(models_world):
     assert scores.groupby("user_id").size().eq(4).all()
     assert scores["score"].between(0, 1).all()
     run = latest_run(models_world, "propensity")
-    assert "roc_auc" in run.data.metrics and "propensity_calibration.json" in artifacts(run)
-    calibration = json.loads(
-        open(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/propensity_calibration.json")).read()
-    )
+    assert "roc_auc" in run.data.metrics and "propensity_calibration.json" in artifacts(models_world, run)
+    path = client(models_world["lake"].settings).download_artifacts(run.info.run_id, "propensity_calibration.json")
+    calibration = json.loads(open(path).read())
     assert sum(row["rows"] for row in calibration["calibration"]) == calibration["rows"]

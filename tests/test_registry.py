@@ -6,7 +6,6 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 
 from audiencelake.core.errors import AudiencelakeError, ConfigError
 from audiencelake.core.lake import Lake
@@ -14,7 +13,7 @@ from audiencelake.models import btyd
 from audiencelake.models.clv import ClvModel
 from audiencelake.models.config import load_models_config
 from audiencelake.models.registry import champion_uri, list_models, register
-from audiencelake.models.tracking import experiment
+from audiencelake.models.tracking import client, configure, experiment
 from conftest import lake_settings
 
 # evaluation data: customer summaries drawn once; the metric is the mean BG/NBD log-likelihood on them
@@ -41,6 +40,7 @@ def train_version(lake: Lake, params: btyd.BgNbd):
 
 def test_promotion_both_ways(tmp_path):
     lake = Lake(None, lake_settings(tmp_path))
+    configure(lake.settings)  # what the stage runner does before a stage
     with pytest.raises(AudiencelakeError, match="no 'champion' version"):
         champion_uri(lake, "clv")
     first = train_version(lake, GOOD)
@@ -50,15 +50,28 @@ def test_promotion_both_ways(tmp_path):
     assert worse.champion_version == first.version
     assert worse.champion_value == pytest.approx(first.value)
     assert "not promoted" in worse.reason and f"champion v{first.version}" in worse.reason
-    client = MlflowClient()
-    assert int(client.get_model_version_by_alias("audiencelake_clv", "challenger").version) == worse.version
+    registry = client(lake.settings)
+    assert int(registry.get_model_version_by_alias("audiencelake_clv", "challenger").version) == worse.version
     assert champion_uri(lake, "clv") == (f"models:/audiencelake_clv/{first.version}", first.version)
     equal = train_version(lake, GOOD)  # as good as the champion: promoted
     assert equal.promoted and ">=" in equal.reason
     assert champion_uri(lake, "clv")[1] == equal.version
-    assert client.get_model_version("audiencelake_clv", str(worse.version)).tags["promotion"] == worse.reason
+    assert registry.get_model_version("audiencelake_clv", str(worse.version)).tags["promotion"] == worse.reason
     [row] = list_models(lake, ["clv"])
     assert (row.version, row.metric, row.versions) == (equal.version, "mean_log_likelihood", 3)
+
+
+def test_library_functions_leave_the_process_mlflow_alone(tmp_path):
+    """Registry reads go to the lake's own store whatever the process points at; a call through MLflow's fluent API
+    for a lake the process does not point at is refused in one line, instead of writing to another store."""
+    ours, other = (Lake(None, lake_settings(tmp_path / name)) for name in ("ours", "other"))
+    configure(ours.settings)
+    train_version(ours, GOOD)
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    assert list_models(other, ["clv"])[0].version is None and list_models(ours, ["clv"])[0].version == 1
+    with pytest.raises(AudiencelakeError, match=r"^mlflow\.tracking_uri: .*ours.*other.*configure\(settings\)"):
+        champion_uri(other, "clv")
+    assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == before
 
 
 def test_models_config_names_the_file_and_key(tmp_path):

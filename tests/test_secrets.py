@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pytest
 
 from audiencelake.core.lake import RESTRICTED
-from audiencelake.models.tracking import configure
+from audiencelake.models.tracking import client
 
 pytestmark = pytest.mark.e2e
 
@@ -33,8 +32,8 @@ def test_the_salt_is_in_no_file_log_or_mlflow_record(models_world) -> None:
     assert len(logs) > 100 and any("stage export: done" in line for line in logs)
     assert not [line for line in logs if salt in line][:3]
 
-    configure(lake.settings)
-    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    tracker = client(lake.settings)
+    runs = tracker.search_runs([e.experiment_id for e in tracker.search_experiments()])
     assert runs
     for run in runs:
         values = [*run.data.params.values(), *run.data.tags.values()]

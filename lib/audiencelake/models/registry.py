@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 
 import mlflow
 import mlflow.spark
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake
-from audiencelake.models.tracking import configure, registered_name
+from audiencelake.models.tracking import client, registered_name, registry_uri, require
 
 log = logging.getLogger("audiencelake.models")
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -33,10 +32,10 @@ class Promotion:
     reason: str
 
 
-def champion_version(name: str) -> int | None:
-    """The version the `champion` alias points at, or None when the model has none yet."""
+def champion_version(lake: Lake, name: str) -> int | None:
+    """The version the `champion` alias of registered model `name` points at, or None when it has none yet."""
     try:
-        return int(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+        return int(client(lake.settings).get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
@@ -62,9 +61,9 @@ def register(
             for the current champion before the new version is registered.
         higher_is_better: the metric's direction.
     """
-    configure(lake.settings)
+    require(lake.settings)  # registers through MLflow's fluent API; `evaluate` loads through it
     name = registered_name(lake, model)
-    current = champion_version(name)
+    current = champion_version(lake, name)
     current_value = evaluate(f"models:/{name}/{current}") if current is not None else None
     version = int(mlflow.register_model(model_uri, name).version)
     if current_value is None:
@@ -76,10 +75,10 @@ def register(
             f"{'promoted' if promoted else 'not promoted'}: {metric} {value:.4f} {relation} champion "
             f"v{current}'s {current_value:.4f} on the same evaluation data"
         )
-    client = MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, str(version))
+    tracker = client(lake.settings)
+    tracker.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, str(version))
     for key, tag in {"metric": metric, "metric_value": f"{value:.6f}", "promotion": reason}.items():
-        client.set_model_version_tag(name, str(version), key, tag)
+        tracker.set_model_version_tag(name, str(version), key, tag)
     if mlflow.active_run() is not None:
         mlflow.set_tag("audiencelake.promotion", reason)
         if current_value is not None:
@@ -108,17 +107,17 @@ def register_spark_model(
 
 def champion_uri(lake: Lake, model: str) -> tuple[str, int]:
     """The `models:/<name>/<version>` URI of the champion (pinned, so the version and the model agree) and its
-    version.
+    version. The URI is for MLflow's loaders, which read the process's registry: it must be the lake's.
 
     Raises:
-        AudiencelakeError: the model has no champion yet.
+        AudiencelakeError: the model has no champion yet, or the process's MLflow points at another registry.
     """
-    configure(lake.settings)
+    require(lake.settings)
     name = registered_name(lake, model)
-    version = champion_version(name)
+    version = champion_version(lake, name)
     if version is None:
         raise AudiencelakeError(
-            f"model '{name}' has no '{CHAMPION}' version in the registry at {mlflow.get_registry_uri()}; "
+            f"model '{name}' has no '{CHAMPION}' version in the registry at {registry_uri(lake.settings)}; "
             f"train it first: audiencelake train_{model}"
         )
     return f"models:/{name}/{version}", version
@@ -126,8 +125,7 @@ def champion_uri(lake: Lake, model: str) -> tuple[str, int]:
 
 def champion_exists(lake: Lake, model: str) -> bool:
     """Whether the model has a champion in the registry."""
-    configure(lake.settings)
-    return champion_version(registered_name(lake, model)) is not None
+    return champion_version(lake, registered_name(lake, model)) is not None
 
 
 def champion_run(lake: Lake, model: str) -> str:
@@ -139,7 +137,7 @@ def champion_run(lake: Lake, model: str) -> str:
     """
     uri, version = champion_uri(lake, model)
     name = uri.removeprefix("models:/").rsplit("/", 1)[0]
-    return f"{name}/{version}/{MlflowClient().get_model_version(name, str(version)).run_id}"
+    return f"{name}/{version}/{client(lake.settings).get_model_version(name, str(version)).run_id}"
 
 
 @dataclass(frozen=True)
@@ -154,20 +152,19 @@ class ChampionInfo:
 
 def list_models(lake: Lake, models: list[str]) -> list[ChampionInfo]:
     """Each model's champion version, its primary metric and when it was trained, with the number of versions."""
-    configure(lake.settings)
-    client = MlflowClient()
+    tracker = client(lake.settings)
     rows = []
     for model in models:
         name = registered_name(lake, model)
-        version = champion_version(name)
+        version = champion_version(lake, name)
         try:
-            count = len(client.search_model_versions(f"name = '{name}'"))
+            count = len(tracker.search_model_versions(f"name = '{name}'"))
         except MlflowException:
             count = 0
         if version is None:
             rows.append(ChampionInfo(name, None, "-", "-", "-", count))
             continue
-        mv = client.get_model_version(name, str(version))
+        mv = tracker.get_model_version(name, str(version))
         trained = datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         rows.append(
             ChampionInfo(name, version, mv.tags.get("metric", "-"), mv.tags.get("metric_value", "-"), trained, count)
@@ -177,10 +174,9 @@ def list_models(lake: Lake, models: list[str]) -> list[ChampionInfo]:
 
 def champion_model_version(lake: Lake, model: str):
     """The MLflow ModelVersion of the model's champion (its tags, its training run id), or None."""
-    configure(lake.settings)
     name = registered_name(lake, model)
-    version = champion_version(name)
-    return None if version is None else MlflowClient().get_model_version(name, str(version))
+    version = champion_version(lake, name)
+    return None if version is None else client(lake.settings).get_model_version(name, str(version))
 
 
 def champion_tag(lake: Lake, model: str, key: str) -> tuple[int, str | None] | None:
@@ -190,4 +186,4 @@ def champion_tag(lake: Lake, model: str, key: str) -> tuple[int, str | None] | N
 
 
 def tag_version(lake: Lake, model: str, version: int, key: str, value: str) -> None:
-    MlflowClient().set_model_version_tag(registered_name(lake, model), str(version), key, value)
+    client(lake.settings).set_model_version_tag(registered_name(lake, model), str(version), key, value)

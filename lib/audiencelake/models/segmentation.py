@@ -23,7 +23,7 @@ from audiencelake.models.parallel import map_parallel
 from audiencelake.models.plots import log_line
 from audiencelake.models.registry import Promotion, register_spark_model
 from audiencelake.models.scoring import load_spark_champion, write_scores
-from audiencelake.models.tracking import training_run
+from audiencelake.models.tracking import client, training_run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "segmentation"
@@ -87,7 +87,7 @@ def train(lake: Lake, run: Run, config: Segmentation) -> Promotion:
         promotion = register_spark_model(
             lake, MODEL, model, "silhouette", curve[best], lambda champion: silhouette(champion, population)
         )
-        mlflow.MlflowClient().set_model_version_tag(
+        client(lake.settings).set_model_version_tag(
             promotion.name, str(promotion.version), "segment_descriptions", json.dumps(descriptions)
         )
     for row in summary:
@@ -109,7 +109,7 @@ def centroid_distance(centers: list[list[float]]):
 def score(lake: Lake, run: Run, config: Segmentation) -> int:
     """Assign every profiled user in the population to the champion's segments into gold.segments."""
     model, name, version = load_spark_champion(lake, MODEL)
-    tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
+    tags = client(lake.settings).get_model_version(name, str(version)).tags
     descriptions = {int(k): v for k, v in json.loads(tags.get("segment_descriptions", "{}")).items()}
     centers = [list(map(float, c)) for c in model.stages[-1].clusterCenters()]
     names = F.create_map(*[x for i, d in sorted(descriptions.items()) for x in (F.lit(i), F.lit(d))])

@@ -196,22 +196,25 @@ def segments(ctx: Context) -> str:
 
 
 def _champion_run(ctx: Context, model: str):
-    from mlflow import MlflowClient
-
     from audiencelake.models.registry import champion_model_version
+    from audiencelake.models.tracking import client
 
     mv = champion_model_version(ctx.lake, model)
     if mv is None:
         return None, None
-    return mv, MlflowClient().get_run(mv.run_id)
+    return mv, client(ctx.lake.settings).get_run(mv.run_id)
 
 
-def _artifact(run_id: str, name: str) -> bytes | None:
+def _artifact(ctx: Context, run_id: str, name: str) -> bytes | None:
     import mlflow
+
+    from audiencelake.models.tracking import tracking_uri
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp)
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=name, dst_path=tmp, tracking_uri=tracking_uri(ctx.lake.settings)
+            )
         except Exception:  # an older run without this plot
             return None
         return Path(path).read_bytes()
@@ -223,7 +226,7 @@ def _model_plots(ctx: Context, model: str, plots: dict[str, str], metrics: list[
         return missing(f"a champion of the {model} model (run train_{model})")
     out = f"<p>Champion: {escape(mv.name)} version {mv.version} (MLflow run {escape(mv.run_id)}).</p>"
     for name, caption in plots.items():
-        png = _artifact(mv.run_id, name)
+        png = _artifact(ctx, mv.run_id, name)
         out += image(png, caption) if png else missing(f"{name} in the champion's run")
     values = run.data.metrics
     return out + table(["metric", "value"], [[m, values.get(m)] for m in metrics if m in values])

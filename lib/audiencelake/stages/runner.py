@@ -18,6 +18,7 @@ from pyspark.util import inheritable_thread_target
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.progress import heartbeat
 from audiencelake.models.registry import champion_exists
+from audiencelake.models.tracking import configure
 from audiencelake.stages.declaration import MODEL, Stage, StageContext
 from audiencelake.stages.registry import STAGES, named, ordered, writer
 
@@ -56,6 +57,7 @@ def run_stage(name: str, ctx: StageContext, stages: dict[str, Stage] = STAGES) -
     s = named(name, stages)
     if (why := missing_input(s, ctx, stages)) is not None:
         raise MissingInput(f"stage {name}: {why}")
+    configure(ctx.lake.settings)  # the process's MLflow: a no-op unless the lake changed (audiencelake.models.tracking)
     started, at = time.perf_counter(), time.time()
     log.info("stage %s: start (run %s, as of %s)", name, ctx.run.run_id, ctx.run.as_of)
     with heartbeat(ctx.lake.spark, f"stage {name}"):
