@@ -1,10 +1,12 @@
-"""BG/NBD (purchase frequency and dropout) and Gamma-Gamma (spend per order), fitted by maximum likelihood.
+"""BG/NBD (purchase frequency and dropout) and Gamma-Gamma (spend per transaction), fitted by maximum likelihood.
 
 The likelihoods take per-customer summaries with a weight (how many customers share that summary), so the fit
 works on a compressed table whose size does not grow with the number of orders. Time is in days.
 
 References: Fader, Hardie and Lee, "Counting your customers the easy way: an alternative to the Pareto/NBD model"
-(Marketing Science, 2005) and "RFM and CLV: using iso-value curves for customer base analysis" (JMR, 2005).
+(Marketing Science, 2005), "RFM and CLV: using iso-value curves for customer base analysis" (JMR, 2005), and Fader
+and Hardie, "The Gamma-Gamma model of monetary value" (2013): fitted on the mean value of each customer's repeat
+transactions. `tests/test_clv_published.py` checks both fits against the papers' estimates on their CDNOW data.
 """
 
 from __future__ import annotations

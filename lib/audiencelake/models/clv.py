@@ -1,10 +1,14 @@
-"""Customer lifetime value: BG/NBD for purchase frequency and Gamma-Gamma for spend per order.
+"""Customer lifetime value: BG/NBD for purchase frequency and Gamma-Gamma for spend per transaction, as published.
 
-Spark reduces the order log to one summary per customer (repeat purchase days, recency, age, orders, mean order
-value) and compresses identical summaries with counts; the maximum-likelihood fit works on that compressed table.
-The model is fitted on history up to run date - holdout_days and checked on the holdout days (predicted against
-actual purchases per frequency bucket); that fitted model is registered, and scoring applies it to each customer's
-full history up to the run date. Predictions run on the executors (mapInPandas), not the driver.
+A transaction is a customer's purchase day (the orders of one day are one transaction, as in the papers' data).
+Spark reduces the order log to one summary per customer: BG/NBD's repeat transactions, recency and age (Fader,
+Hardie and Lee 2005, every customer with a purchase day, whatever they spent) and Gamma-Gamma's mean value of the
+repeat transactions (Fader and Hardie 2013: the first transaction excluded); identical summaries are compressed with
+counts and the maximum-likelihood fits work on those compressed tables. `tests/test_clv_published.py` checks the
+papers' published estimates on their CDNOW data. The model is fitted on history up to run date - holdout_days and
+checked on the holdout days (predicted against actual purchase days per frequency bucket); that fitted model is
+registered, and scoring applies it to each customer's full history up to the run date. Predictions run on the
+executors (mapInPandas), not the driver.
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ from audiencelake.models.tracking import registered_name, training_run
 
 log = logging.getLogger("audiencelake.models")
 MODEL = "clv"
-SUMMARY = ("frequency", "recency", "T", "orders", "mean_value")
+SUMMARY = ("frequency", "recency", "T", "repeat_value")
 PREDICTIONS = "expected_purchases double, probability_alive double, expected_order_value double"
 
 
 class ClvModel(mlflow.pyfunc.PythonModel):
-    """The fitted parameters as an MLflow model: predicts from per-customer summaries."""
+    """The fitted parameters as an MLflow model: predicts from per-customer summaries (`customer_summary`)."""
 
     def __init__(self, bgnbd: btyd.BgNbd, gamma_gamma: btyd.GammaGamma) -> None:
         self.bgnbd, self.gamma_gamma = bgnbd, gamma_gamma
@@ -48,44 +52,54 @@ class ClvModel(mlflow.pyfunc.PythonModel):
 
 
 def predict(bgnbd: btyd.BgNbd, gg: btyd.GammaGamma, summary: pd.DataFrame, horizon: float) -> pd.DataFrame:
-    x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    n, m = summary["orders"].to_numpy(dtype=float), summary["mean_value"].to_numpy(dtype=float)
+    x, tx, T, m = (summary[c].to_numpy(dtype=float) for c in SUMMARY)
     return pd.DataFrame(
         {
             "expected_purchases": btyd.expected_purchases(bgnbd, horizon, x, tx, T),
             "probability_alive": btyd.probability_alive(bgnbd, x, tx, T),
-            "expected_order_value": btyd.expected_order_value(gg, n, m),
+            "expected_order_value": btyd.expected_order_value(gg, x, m),
         }
     )
 
 
 def customer_summary(orders: DataFrame, as_of: date) -> DataFrame:
-    """Per customer with an order up to `as_of`: repeat purchase days (frequency), days from the first to the last
-    purchase (recency), days since the first (T), orders and mean order value (customers with a positive mean)."""
-    return (
+    """Per customer with a purchase day up to `as_of`, whatever they spent: repeat purchase days (frequency), days
+    from the first to the last purchase day (recency), days since the first (T), and the mean spend of the repeat
+    purchase days (repeat_value: the first day's spend excluded; 0 without a repeat)."""
+    days = (
         orders.where(F.col("order_date") <= F.lit(as_of))
-        .groupBy("user_id")
-        .agg(
-            (F.countDistinct("order_date") - 1).cast("double").alias("frequency"),
-            F.datediff(F.max("order_date"), F.min("order_date")).cast("double").alias("recency"),
-            F.datediff(F.lit(as_of), F.min("order_date")).cast("double").alias("T"),
-            F.count("*").cast("double").alias("orders"),
-            F.avg("value").alias("mean_value"),
-        )
-        .where(F.col("mean_value") > 0)
+        .groupBy("user_id", "order_date")
+        .agg(F.sum("value").alias("value"))
+    )
+    repeats = F.count("*") - 1
+    return days.groupBy("user_id").agg(
+        repeats.cast("double").alias("frequency"),
+        F.datediff(F.max("order_date"), F.min("order_date")).cast("double").alias("recency"),
+        F.datediff(F.lit(as_of), F.min("order_date")).cast("double").alias("T"),
+        F.coalesce((F.sum("value") - F.min_by("value", "order_date")) / F.greatest(repeats, F.lit(1)), F.lit(0.0))
+        .cast("double")
+        .alias("repeat_value"),
     )
 
 
 def fit(summary: DataFrame, config: Clv) -> tuple[btyd.BgNbd, btyd.GammaGamma, dict[str, float]]:
-    """Fit both models on the compressed summaries; returns them with log-likelihoods and table sizes."""
+    """Fit both models on the compressed summaries; returns them with log-likelihoods and table sizes. Gamma-Gamma
+    is fitted on the customers with a repeat transaction of positive mean value (its likelihood needs one; the
+    others are counted in `gamma_gamma_excluded`)."""
     freq = summary.groupBy("frequency", "recency", "T").count().toPandas()
-    rounded = F.round(F.col("mean_value") / config.value_round) * config.value_round
-    # spend per order is fitted on repeat customers: one order says nothing about a customer's spread of values
-    spend = summary.where("orders >= 2").groupBy("orders", rounded.alias("mean_value")).count().toPandas()
+    rounded = F.round(F.col("repeat_value") / config.value_round) * config.value_round
+    spend = (
+        summary.where((F.col("frequency") >= 1) & (rounded > 0))
+        .groupBy("frequency", rounded.alias("repeat_value"))
+        .count()
+        .toPandas()
+    )
     bgnbd, ll_bgnbd = btyd.fit_bgnbd(freq["frequency"], freq["recency"], freq["T"], freq["count"])
-    gg, ll_gg = btyd.fit_gamma_gamma(spend["orders"], spend["mean_value"], spend["count"])
-    customers = float(freq["count"].sum())
+    gg, ll_gg = btyd.fit_gamma_gamma(spend["frequency"], spend["repeat_value"], spend["count"])
+    customers, spenders = float(freq["count"].sum()), float(spend["count"].sum())
+    repeaters = float(freq.loc[freq["frequency"] >= 1, "count"].sum())
     stats = {"bgnbd_log_likelihood": ll_bgnbd, "gamma_gamma_log_likelihood": ll_gg, "customers": customers}
+    stats |= {"gamma_gamma_customers": spenders, "gamma_gamma_excluded": repeaters - spenders}
     stats |= {"compressed_rows_bgnbd": float(len(freq)), "compressed_rows_gamma_gamma": float(len(spend))}
     return bgnbd, gg, stats
 
