@@ -16,6 +16,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+SILVER_TABLES = ("clickstream_events", "orders", "crm_profiles", "campaign_touches", "social_interactions")
+
+
 def test_report_renders_every_section_and_chart_in_chromium(models_world, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -41,6 +44,9 @@ def test_report_renders_every_section_and_chart_in_chromium(models_world, tmp_pa
             assert charts.count() >= 1, key
             box = charts.first.bounding_box()
             assert box and box["width"] > 200 and box["height"] > 100, (key, box)
+        # every silver table's latest whole-table validation is listed, not only the last one validated
+        quality = page.locator("section#quality table").first.inner_text()
+        assert all(t in quality for t in SILVER_TABLES), quality[:300]
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert page.locator("figure.chart img").count() >= 3  # the champions' ROC, gains and calibration plots
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

@@ -15,7 +15,7 @@ from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.report.tables import stage_table
-from audiencelake.stages.declaration import Stage, StageContext, stage
+from audiencelake.stages.declaration import Stage, StageContext, one_of, stage
 from audiencelake.stages.registry import resolve
 from audiencelake.stages.runner import MissingInput, run_pipeline, run_stage
 from conftest import lake_settings
@@ -146,15 +146,25 @@ def test_a_stage_whose_input_does_not_exist_is_skipped_saying_which_and_who_writ
         fn.__doc__ = f"Fake stage {name}."
         return fn
 
+    def finds_nothing(ctx):
+        ran.append("finds_nothing")
+        raise MissingInput("no tag can be computed")
+
+    finds_nothing.__doc__ = "Fake stage that finds, when it runs, that it has nothing to work on."
     registry = resolve([
         stage("maker", writes=("gold.made",))(make("maker")),  # writes nothing, as a stage with nothing to do
         stage("needs", reads=("gold.made",))(make("needs")),
         stage("other", uses=("gold.made",))(make("other")),  # reads it when it exists
+        stage("either", reads=(one_of("gold.made", "silver.orders"),))(make("either")),
+        stage("finds_nothing")(finds_nothing),
     ])  # fmt: skip
+    assert registry["either"].depends_on == ("maker",)
     ctx = context(spark, tmp_path, 1)
     counts = run_pipeline(ctx, stages=registry)
     assert counts["needs"] == {"skipped": "gold.made does not exist (written by stage maker)"}
-    assert ran == ["maker", "other"]
+    assert counts["either"] == {"skipped": "none of gold.made, silver.orders exists (written by stage maker)"}
+    assert counts["finds_nothing"] == {"skipped": "no tag can be computed"}
+    assert ran == ["maker", "other", "finds_nothing"]
     with pytest.raises(MissingInput, match=r"^stage needs: gold.made does not exist \(written by stage maker\)$"):
         run_stage("needs", ctx, registry)
     assert "skipped=gold.made does not exist" in stage_table(counts, ctx.seconds)

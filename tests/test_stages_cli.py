@@ -10,7 +10,7 @@ from audiencelake.core.contracts import contracts
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake
 from audiencelake.report.dictionary import data_dictionary
-from audiencelake.stages.declaration import SILVER, StageContext, stage
+from audiencelake.stages.declaration import SILVER, StageContext, alternatives, stage
 from audiencelake.stages.registry import STAGES, ordered, resolve, writer
 from audiencelake.stages.runner import run_stage
 from conftest import lake_settings
@@ -63,7 +63,7 @@ def test_declared_silver_tables_are_the_contracts() -> None:
               "exports", "reports", "*"}  # fmt: skip
     known = {f"{layer}.{name}" for layer, name in Lake(None, lake_settings(ROOT / "unused")).table_names()}
     for s in STAGES.values():
-        for resource in (*s.reads, *s.uses, *s.writes):
+        for resource in (*(r for read in s.reads for r in alternatives(read)), *s.uses, *s.writes):
             assert resource.split(".")[0] in layers, (s.name, resource)
             if resource.split(".")[0] in ("silver", "gold", "ops") and "*" not in resource:
                 assert resource in known, (s.name, resource)
@@ -136,6 +136,21 @@ def test_a_rule_on_an_unknown_tag_is_one_line_and_exit_2(tmp_path: Path, capsys:
     err = capsys.readouterr().err.strip()
     assert (
         err.count("\n") == 0 and err.startswith(f"error: {bad}: audiences.") and "unknown field 'lifecycle_stag'" in err
+    )
+
+
+def test_a_rule_on_a_tag_the_lake_cannot_give_is_refused(spark, tmp_path: Path, capsys) -> None:
+    """A lake with an order table only: `audience check` refuses the first rule on a tag of another source, naming
+    the file, the key and the missing table."""
+    settings = lake_settings(tmp_path)
+    Lake(spark, settings).ensure(Lake(spark, settings).ref("silver", "orders"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audience", "check", "--set", f"lake.root={settings.lake_root}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {ROOT / 'conf' / 'audiences.yaml'}: audiences.cross_sell.rule.all[1].field: tag 'lifecycle_stage' is "
+        "unavailable in this lake: reads tag days_since_last_activity: silver.campaign_touches does not exist"
     )
 
 

@@ -248,3 +248,20 @@ def test_cli_checks_a_catalogue_and_reports_errors_in_one_line(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: tags.orders_90d.source: unknown source 'ordrs'")
     assert len(err.splitlines()) == 1
+
+
+def test_available_drops_the_tags_of_missing_sources_and_what_reads_them():
+    """An order log alone: the tags over orders stay; a tag over another source is unavailable, with the table; a
+    tag over tags is unavailable when one of them is, with the tag it reads."""
+    catalogue = load_catalogue()
+    available, why = catalogue.available({"orders"})
+    assert why["sessions_30d"] == "source clickstream: silver.clickstream_events does not exist"
+    assert why["gender"] == "source crm: silver.crm_profiles does not exist"
+    assert why["age_band"] == "reads tag age: silver.crm_profiles does not exist"
+    kept = {t.name for t in available.tags}
+    assert {"orders_365d", "spend_365d", "recency_days", "rfm_segment"} <= kept
+    assert kept.isdisjoint(why) and kept | set(why) == {t.name for t in catalogue.tags}
+    assert available.order == [n for n in catalogue.order if n in kept]  # each still after what it reads
+    for tag in available.tags:  # nothing kept reads an unavailable tag or source
+        assert {s for s in tag.sources} <= {"orders"}
+    assert catalogue.available({s.table for s in catalogue.sources.values()}) == (catalogue, {})

@@ -4,6 +4,7 @@ from the versions it recorded gives the same members."""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -14,13 +15,15 @@ from pyspark.sql import functions as F
 
 from audiencelake.audiences import holdout
 from audiencelake.audiences.definitions import Audience, Definitions, audiences_of, fields_of
-from audiencelake.audiences.fields import SCORE_FIELDS, Inputs, audience_base
+from audiencelake.audiences.fields import SCORE_FIELDS, Inputs, audience_base, unavailable
 from audiencelake.audiences.rules import membership_column, steps, to_column
 
 # a channel can be used for a person who consented to it and, for email and SMS, has an address on record
 REACHABLE = {"email": "_email_hash", "sms": "_phone_hash", "push": None, "ads": None}
 TOUCHES = ("send", "impression")  # what counts against a frequency cap
 MEMBER_COLUMNS = ("audience", "version", "run_id", "as_of", "user_id", "group", "send_hour", "reasons")
+
+log = logging.getLogger("audiencelake.audiences")
 
 
 @dataclass
@@ -151,11 +154,29 @@ def build_one(
     return Built(audience, definitions.version(name), rule.text(), members, funnel, *sizes)
 
 
+def skipped_audiences(definitions: Definitions, order: list[str], missing: dict[str, str]) -> dict[str, str]:
+    """The audiences of `order` that cannot be built, and why: a field they use is unavailable (`missing`), or they
+    refer to an audience that cannot be built."""
+    skipped: dict[str, str] = {}
+    for name in order:
+        if gone := [f for f in _fields_used(definitions, name) if f in missing]:
+            skipped[name] = missing[gone[0]]
+        elif refers := [a for a in audiences_of(definitions.rules[name]) if a in skipped]:
+            skipped[name] = f"refers to audience {refers[0]}, which is skipped ({skipped[refers[0]]})"
+    return skipped
+
+
 def build_audiences(
     definitions: Definitions, inputs: Inputs, run_id: str, as_of: date, names: list[str] | None = None
-) -> list[Built]:
-    """Build `names` (all when None) and the audiences they refer to, in dependency order."""
+) -> tuple[list[Built], dict[str, str]]:
+    """Build `names` (all when None) and the audiences they refer to, in dependency order; returns them with the
+    audiences skipped because a tag or model score they use is unavailable (`skipped_audiences`), and why."""
     order = needed(definitions, names)
+    used = {f for n in order for f in _fields_used(definitions, n)}
+    skipped = skipped_audiences(definitions, order, unavailable(inputs, as_of, used))
+    for name, why in skipped.items():
+        log.warning("audience %s: skipped: %s", name, why)
+    order = [n for n in order if n not in skipped]
     fields = sorted({f for n in order for f in _fields_used(definitions, n) if f in SCORE_FIELDS})
     base = audience_base(inputs, as_of, fields).cache()
     built: list[Built] = []
@@ -167,7 +188,7 @@ def build_audiences(
             base.unpersist()
             base = flagged
     base.unpersist()
-    return built
+    return built, skipped
 
 
 def _fields_used(definitions: Definitions, name: str) -> list[str]:

@@ -50,6 +50,7 @@ SCORE_FIELDS: dict[str, ScoreField] = {
 # every table an audience run reads, as (layer, table); their versions are recorded with the run
 INPUT_TABLES: tuple[tuple[str, str], ...] = (
     ("gold", "user_profile"),
+    ("gold", "tag_catalog"),
     *sorted({("gold", f.table) for f in SCORE_FIELDS.values()}),
     ("silver", "crm_profiles"),
     ("silver", "campaign_touches"),
@@ -80,20 +81,35 @@ class Inputs:
         return self.lake.read_version(self.ref(key), version)
 
 
+def unavailable(inputs: Inputs, as_of: date, fields: set[str]) -> dict[str, str]:
+    """The `fields` (tags and score fields) an audience cannot use as of `as_of`, and why: a score table without
+    scores for the date, or a tag the profile could not compute (gold.tag_catalog's `unavailable`)."""
+    out: dict[str, str] = {}
+    for table in sorted({SCORE_FIELDS[f].table for f in fields if f in SCORE_FIELDS}):
+        df = inputs.read(f"gold.{table}")
+        if df is None or df.where(F.col("as_of") == F.lit(as_of)).limit(1).count() == 0:
+            stage = next(v.stage for v in SCORE_FIELDS.values() if v.table == table)
+            out |= {
+                f: f"gold.{table} has no scores as of {as_of} (written by stage {stage})"
+                for f in fields
+                if f in SCORE_FIELDS and SCORE_FIELDS[f].table == table
+            }
+    catalog = inputs.read("gold.tag_catalog")
+    if catalog is not None and "unavailable" in catalog.columns and (tags := sorted(fields - set(SCORE_FIELDS))):
+        rows = catalog.where(
+            (F.col("as_of") == F.lit(as_of)) & F.col("name").isin(tags) & F.col("unavailable").isNotNull()
+        )
+        out |= {r["name"]: f"tag {r['name']} is unavailable: {r['unavailable']}" for r in rows.collect()}
+    return out
+
+
 def _scores(inputs: Inputs, as_of: date, fields: list[str]) -> list[DataFrame]:
     by_table: dict[str, list[str]] = {}
     for name in fields:
         by_table.setdefault(SCORE_FIELDS[name].table, []).append(name)
     frames = []
     for table, names in sorted(by_table.items()):
-        df = inputs.read(f"gold.{table}")
-        rows = None if df is None else df.where(F.col("as_of") == F.lit(as_of))
-        if rows is None or rows.limit(1).count() == 0:
-            stage = SCORE_FIELDS[names[0]].stage
-            raise AudiencelakeError(
-                f"gold.{table} has no scores as of {as_of} (needed for {', '.join(names)}); run `audiencelake {stage} "
-                f"--as-of {as_of}` first"
-            )
+        rows = inputs.read(f"gold.{table}").where(F.col("as_of") == F.lit(as_of))
         frames.append(
             rows.groupBy("user_id").agg(
                 *[F.expr(SCORE_FIELDS[n].expr).cast(SCORE_FIELDS[n].type).alias(n) for n in names]
@@ -107,7 +123,7 @@ def audience_base(inputs: Inputs, as_of: date, fields: list[str]) -> DataFrame:
     hashed identifiers (null for people without a CRM record).
 
     Raises:
-        AudiencelakeError: there is no profile, or no scores of a requested field, as of `as_of`.
+        AudiencelakeError: there is no profile as of `as_of`. (Score fields must be available: `unavailable`.)
     """
     profile = inputs.read("gold.user_profile")
     if profile is None or profile.where(F.col("as_of") == F.lit(as_of)).limit(1).count() == 0:

@@ -37,8 +37,10 @@ LEAF_OPERATORS = {*OPERATORS, "between", "in", "is_null"}
 class _RuleParser:
     """Turns the YAML of one audience's rule into a `Rule`, checking fields and value types."""
 
-    def __init__(self, file: str, field_types: dict[str, str], audiences: set[str]) -> None:
-        self.file, self.types, self.audiences = file, field_types, audiences
+    def __init__(
+        self, file: str, field_types: dict[str, str], audiences: set[str], unavailable: dict[str, str]
+    ) -> None:
+        self.file, self.types, self.audiences, self.unavailable = file, field_types, audiences, unavailable
 
     def fail(self, key: str, reason: str) -> ConfigError:
         return ConfigError(self.file, key, reason)
@@ -71,6 +73,8 @@ class _RuleParser:
         field = spec["field"]
         if field not in self.types:
             raise self.fail(f"{key}.field", f"unknown field {field!r}: not a tag of the catalogue nor a model score")
+        if field in self.unavailable:
+            raise self.fail(f"{key}.field", f"tag {field!r} is unavailable in this lake: {self.unavailable[field]}")
         ops = [k for k in spec if k != "field"]
         if len(ops) != 1 or ops[0] not in LEAF_OPERATORS:
             raise self.fail(key, f"a condition needs exactly one of {sorted(LEAF_OPERATORS)}; got {ops}")
@@ -121,17 +125,22 @@ def field_types(tags_file: Path | str | None = None) -> dict[str, str]:
     return {t.name: t.type for t in load_catalogue(tags_file).tags} | {k: v.type for k, v in SCORE_FIELDS.items()}
 
 
-def load_audiences(path: Path | str | None = None, tags_file: Path | str | None = None) -> Definitions:
-    """Load and validate the audience definitions (default `conf/audiences.yaml`).
+def load_audiences(
+    path: Path | str | None = None, tags_file: Path | str | None = None, unavailable: dict[str, str] | None = None
+) -> Definitions:
+    """Load and validate the audience definitions (default `conf/audiences.yaml`); with `unavailable` (tag -> why,
+    `Catalogue.available`), a rule on one of those tags is refused too.
 
     Raises:
         ConfigError: names the file, the key (`audiences.<name>.<key>` or `destinations.<name>.<key>`) and the reason.
     """
     path = Path(path) if path else resource_dir("conf") / "audiences.yaml"
-    return definitions_from(read_yaml_mapping(path), str(path), tags_file)
+    return definitions_from(read_yaml_mapping(path), str(path), tags_file, unavailable)
 
 
-def definitions_from(raw: object, file: str, tags_file: Path | str | None = None) -> Definitions:
+def definitions_from(
+    raw: object, file: str, tags_file: Path | str | None = None, unavailable: dict[str, str] | None = None
+) -> Definitions:
     """Validate parsed audience definitions (`file` names their origin in errors).
 
     Raises:
@@ -159,7 +168,7 @@ def definitions_from(raw: object, file: str, tags_file: Path | str | None = None
             raise ConfigError(file, f"audiences.{name}", "use letters, digits and underscores, starting with a letter")
         audiences[name] = validate(Audience, {**spec, "name": name}, file, f"audiences.{name}")
     types = field_types(tags_file)
-    parser = _RuleParser(file, types, set(audiences))
+    parser = _RuleParser(file, types, set(audiences), unavailable or {})
     rules = {name: parser.parse(a.rule_spec, f"audiences.{name}.rule") for name, a in audiences.items()}
     for name, audience in audiences.items():
         _check_audience(file, name, audience, destinations, types)

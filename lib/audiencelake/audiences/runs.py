@@ -85,6 +85,7 @@ class AudienceRun:
     definitions: Definitions
     inputs: Inputs
     before: Recorded | None
+    skipped: dict[str, str]  # audience -> why it could not be built (`build.skipped_audiences`)
 
 
 def build_run(lake: Lake, run: Run, names: list[str] | None = None) -> AudienceRun:
@@ -109,7 +110,8 @@ def build_run(lake: Lake, run: Run, names: list[str] | None = None) -> AudienceR
     else:
         definitions, inputs = current_definitions(lake), Inputs.current(lake)
     _check_versions_readable(inputs)
-    return AudienceRun(build_audiences(definitions, inputs, run.run_id, run.as_of, names), definitions, inputs, before)
+    built, skipped = build_audiences(definitions, inputs, run.run_id, run.as_of, names)
+    return AudienceRun(built, definitions, inputs, before, skipped)
 
 
 def _warn_if_changed(lake: Lake, recorded_definitions: Definitions, run_id: str) -> None:
@@ -142,6 +144,8 @@ def write_run(lake: Lake, run: Run, result: AudienceRun) -> None:
     """
     if not IDENTIFIER.fullmatch(run.run_id):
         raise ConfigError("--run-id", run.run_id, f"use letters, digits and . _ : - only ({IDENTIFIER.pattern})")
+    if not result.built:  # every audience skipped: nothing to write
+        return
     members_ref = lake.ref("gold", "audience_members")
     names = [b.audience.name for b in result.built]
     seqs = (result.before.seq if result.before else {}) | {
@@ -200,6 +204,7 @@ def activate(lake: Lake, run: Run) -> dict:
         "audiences": len(result.built),
         "treatment": sum(b.treatment for b in result.built),
         "holdout": sum(b.holdout for b in result.built),
+        "skipped": len(result.skipped),
     }
     record(lake, STAGE, key, _activation_state(result.definitions, result.inputs.versions), counts, run)
     return counts

@@ -22,11 +22,20 @@ def audience_check(
     env: Env = "local",
     sets: Sets = None,
 ) -> None:
-    """Validate the audience definitions without Spark (against the configured tag catalogue); print every rule."""
+    """Validate the audience definitions without Spark (against the configured tag catalogue and the tags the lake's
+    silver tables can give); print every rule."""
     from audiencelake.audiences.loader import load_audiences
+    from audiencelake.core.lake import tables_on_disk
+    from audiencelake.tags.loader import load_catalogue
 
     settings = load_settings(env, sets or [])
-    definitions = load_audiences(file or settings.activation.audiences, settings.profile.tags)
+    tables, unavailable = tables_on_disk(settings, "silver"), {}
+    if tables:
+        unavailable = load_catalogue(settings.profile.tags).available(tables)[1]
+    else:  # nothing ingested yet, or a lake elsewhere: the rules are checked against the catalogue only
+        where = "no silver table yet" if tables is not None else f"the lake {settings.lake_root} is not on this machine"
+        typer.echo(f"tags not checked against the lake's sources: {where}")
+    definitions = load_audiences(file or settings.activation.audiences, settings.profile.tags, unavailable)
     for name, audience in definitions.audiences.items():
         typer.echo(f"{name} [{audience.channel} -> {', '.join(audience.destinations)}]: {definitions.rule_text(name)}")
     typer.echo(f"{definitions.file}: {len(definitions.audiences)} audiences OK")
@@ -49,7 +58,9 @@ def audience_preview(
     definitions = current_definitions(ctx.lake)
     if name not in definitions.audiences:
         raise AudiencelakeError(f"unknown audience '{name}'; have {', '.join(definitions.audiences)}")
-    built = build_audiences(definitions, Inputs.current(ctx.lake), "preview", ctx.run.as_of)
+    built, skipped = build_audiences(definitions, Inputs.current(ctx.lake), "preview", ctx.run.as_of)
+    if name in skipped:
+        raise AudiencelakeError(f"audience {name} cannot be built as of {ctx.run.as_of}: {skipped[name]}")
     mine = next(b for b in built if b.audience.name == name)
     typer.echo(f"{name} as of {ctx.run.as_of}: {mine.rule}")
     typer.echo(text_table(mine.funnel, ("step", "users")))

@@ -4,6 +4,7 @@ a layer from `lake.schemas` (default: the layer's name)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,16 @@ class TableRef:
     def sql(self) -> str:
         """The table's name in SQL: its catalog name, or ``delta.`path` ``."""
         return self.location if self.by_name else f"delta.`{self.location}`"
+
+
+def tables_on_disk(settings: Settings, layer: str) -> set[str] | None:
+    """The Delta tables of a layer, found without Spark (folders holding a `_delta_log`), or None when the lake is
+    not on this machine's file system (tables in a catalog, or a root such as s3:// or dbfs:/)."""
+    root = settings.lake_root
+    if settings.lake.catalog or (re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", root) and not root.startswith("file:")):
+        return None
+    folder = Path(root.removeprefix("file:")) / layer
+    return {p.parent.name for p in folder.glob("*/_delta_log")} if folder.is_dir() else set()
 
 
 class Lake:

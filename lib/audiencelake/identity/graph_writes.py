@@ -139,7 +139,8 @@ def _label_events_by_cookie(t: IdentityTables, ids: DataFrame) -> int:
     against 9.2-13.5 s for the event-keyed MERGE). Every file with a labelled event is rewritten, so it is for a
     first run, when that is most of them. Returns the rows changed."""
     ref = t.lake.ref("silver", "clickstream_events")
-    t.lake.ensure(ref)  # (a lake without the source: empty, nothing changes)
+    if not t.lake.exists(ref):  # a lake without the source: nothing to label (and no table to create)
+        return 0
     result = (
         t.lake.delta(ref)
         .alias("t")

@@ -8,6 +8,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake, TableRef
 from audiencelake.core.runs import Run
 
@@ -33,9 +34,11 @@ class IdentityTables:
         return self.lake.read(ref)
 
     def silver(self, table: str, after: datetime | None = None) -> DataFrame:
-        """A silver table's rows ingested after `after` (all of them without)."""
+        """A silver table's rows ingested after `after` (all of them without); no rows, in the contract's schema, for
+        a table that does not exist (it is not created: a missing source stays missing for the later stages)."""
         ref = self.lake.ref("silver", table)
-        self.lake.ensure(ref)
+        if not self.lake.exists(ref):
+            return self.lake.spark.createDataFrame([], contract(table).table_schema())
         df = self.lake.read(ref)
         return df.where(F.col("_ingested_at") > F.lit(after)) if after is not None else df
 

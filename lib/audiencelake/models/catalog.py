@@ -20,7 +20,8 @@ class Model:
     table: str  # where scoring writes: "gold.<name>"
     train: Callable
     score: Callable
-    trains_on: tuple[str, ...] = ()  # tables training reads besides silver (which every training's profiles read)
+    needs: tuple[str, ...] = ()  # silver tables training cannot do without ("a|b": either; its profiles use any)
+    trains_on: tuple[str, ...] = ()  # other tables training reads
     scores_from: tuple[str, ...] = ("gold.user_profile",)  # tables scoring cannot do without
     scores_with: tuple[str, ...] = ()  # other models' score tables scoring reads when they exist
 
@@ -31,12 +32,13 @@ MODELS: dict[str, Model] = {
         Model("segmentation", "KMeans on profile features, k by silhouette", "gold.segments",
               segmentation.train, segmentation.score, trains_on=("gold.user_profile",)),
         Model("churn", "logistic regression vs gradient-boosted trees by cross-validation", "gold.churn_scores",
-              churn.train, churn.score),
+              churn.train, churn.score, needs=("silver.orders",)),
         Model("clv", "BG/NBD and Gamma-Gamma by maximum likelihood", "gold.clv", clv.train, clv.score,
-              scores_from=("silver.orders",)),
+              needs=("silver.orders",), scores_from=("silver.orders",)),
         Model("recommendations", "implicit ALS, grid on held-out days", "gold.recommendations",
-              recommendations.train, recommendations.score, scores_with=("gold.segments",)),
+              recommendations.train, recommendations.score, needs=("silver.orders|silver.clickstream_events",),
+              scores_with=("gold.segments",)),
         Model("propensity", "response to campaign touches, logistic regression", "gold.propensity",
-              propensity.train, propensity.score),
+              propensity.train, propensity.score, needs=("silver.campaign_touches", "silver.orders")),
     )
 }  # fmt: skip

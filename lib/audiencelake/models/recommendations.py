@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import date, timedelta
+from functools import reduce
 
 import mlflow
 import mlflow.spark
@@ -35,10 +36,12 @@ METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "map": "meanAvera
 
 
 def interactions(lake: Lake, config: Recommendations, start: date, end: date) -> DataFrame:
-    """(user_id, item_id, weight) summed over clickstream views and carts and order lines in [start, end]."""
+    """(user_id, item_id, weight) summed over clickstream views and carts and order lines in [start, end], from
+    whichever of the two tables exist (the stage needs one)."""
     w = config.weights
+    clicks, orders = lake.ref("silver", "clickstream_events"), lake.ref("silver", "orders")
     events = (
-        lake.read(lake.ref("silver", "clickstream_events"))
+        lake.read(clicks)
         .where(F.col("event_date").between(F.lit(start), F.lit(end)))
         .where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull())
         .where(F.col("event_type").isin("product_view", "add_to_cart"))
@@ -47,23 +50,27 @@ def interactions(lake: Lake, config: Recommendations, start: date, end: date) ->
             "item_id",
             F.when(F.col("event_type") == "add_to_cart", w["add_to_cart"]).otherwise(w["product_view"]).alias("weight"),
         )
+        if lake.exists(clicks)
+        else None
     )
     bought = (
-        lake.read(lake.ref("silver", "orders"))
+        lake.read(orders)
         .where(F.col("order_date").between(F.lit(start), F.lit(end)) & (F.col("line_type") == "purchase"))
-        .select(
-            "user_id",
-            "item_id",
-            F.lit(w["purchase"]).alias("weight"),
-        )
+        .select("user_id", "item_id", F.lit(w["purchase"]).alias("weight"))
+        if lake.exists(orders)
+        else None
     )
-    return events.unionByName(bought).groupBy("user_id", "item_id").agg(F.sum("weight").alias("weight"))
+    parts = [p for p in (events, bought) if p is not None]
+    return reduce(DataFrame.unionByName, parts).groupBy("user_id", "item_id").agg(F.sum("weight").alias("weight"))
 
 
-def purchased(lake: Lake, end: date) -> DataFrame:
-    """(user_id, item_id) of every item a customer bought up to `end`, over all history."""
+def purchased(lake: Lake, end: date) -> DataFrame | None:
+    """(user_id, item_id) of every item a customer bought up to `end`, over all history (None without orders)."""
+    orders = lake.ref("silver", "orders")
+    if not lake.exists(orders):
+        return None
     return (
-        lake.read(lake.ref("silver", "orders"))
+        lake.read(orders)
         .where((F.col("line_type") == "purchase") & (F.col("order_date") <= F.lit(end)))
         .select("user_id", "item_id")
         .distinct()
@@ -174,7 +181,8 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
     cut = run.as_of - timedelta(days=config.test_days)
     train_set = interactions(lake, config, run.as_of - timedelta(days=config.history_days), cut).cache()
     later = interactions(lake, config, cut + timedelta(days=1), run.as_of)
-    seen = purchased(lake, cut).cache() if config.exclude_purchased else None
+    seen = purchased(lake, cut) if config.exclude_purchased else None
+    seen = seen.cache() if seen is not None else None
     relevant = later.join(train_set.select("user_id").distinct(), "user_id")  # users the model could know
     if seen is not None:
         relevant = relevant.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")

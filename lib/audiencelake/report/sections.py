@@ -103,8 +103,9 @@ def quality(ctx: Context) -> str:
     results = _read(ctx, "ops", "quality_results")
     if results is None:
         return missing("ops.quality_results (run the quality stage)")
-    latest, _ = _latest(results.where(F.col("scope") == "table"), "validated_at")
-    rows = latest.orderBy("table", "expectation").collect()
+    whole = results.where(F.col("scope") == "table")
+    newest = whole.groupBy("table").agg(F.max("validated_at").alias("validated_at"))  # each table's latest
+    rows = whole.join(newest, ["table", "validated_at"]).orderBy("table", "expectation").collect()
     if not rows:
         return missing("a whole-table validation (run the quality stage)")
     passed = sum(r["success"] for r in rows)
@@ -140,13 +141,21 @@ def tags(ctx: Context) -> str:
     latest, as_of = _latest_of(ctx, "gold", "tag_catalog")
     if latest is None:
         return missing("gold.tag_catalog (run the profile stage)")
-    rows = latest.orderBy("kind", "name").collect()
+    everything = latest.orderBy("kind", "name").collect()
+    lacking = [r for r in everything if r.asDict().get("unavailable")]
+    rows = [r for r in everything if not r.asDict().get("unavailable")]
     labels = [f"{r['name']} ({r['kind']})" for r in rows]
     filled = [1 - r["null_rate"] for r in rows]
     out = chart(
         charts.hbars(f"Tag coverage as of {as_of}", "share of users with a value", labels, filled),
-        f"{len(rows)} tags of conf/tags.yaml over {rows[0]['users'] if rows else 0} users.",
+        f"{len(rows)} tags of conf/tags.yaml over {everything[0]['users'] if everything else 0} users.",
     )
+    if lacking:
+        out += (
+            f"<p>{len(lacking)} tags could not be computed: the sources they read have no table in this lake. "
+            "Landing those sources' files makes them available at the next run.</p>"
+        )
+        out += table(["tag", "kind", "why"], [[r["name"], r["kind"], r["unavailable"]] for r in lacking])
     return out
 
 

@@ -13,10 +13,11 @@ MEMBERS = ("gold.audience_members", "ops.audience_runs")
 CONTACTS = ("silver.crm_profiles", "silver_restricted.crm_profiles_pii")
 
 
+# consent comes from the CRM: without it no one may be contacted. An audience reads the model scores its rules use
 @stage(
     "audiences",
-    reads=("gold.user_profile", *(m.table for m in MODELS.values())),
-    uses=("silver.campaign_touches", *CONTACTS, "ops.suppression"),  # ops.suppression: `audiencelake suppress`
+    reads=("gold.user_profile", "silver.crm_profiles"),
+    uses=(*(m.table for m in MODELS.values()), "silver.campaign_touches", *CONTACTS, "ops.suppression"),
     writes=MEMBERS,
 )
 def audiences(ctx: StageContext) -> dict:

@@ -3,7 +3,8 @@
 A stage names what it touches as resources: Delta tables as "layer.name" ("silver.orders"; "silver.*" for every
 table of a layer), the MLflow models it registers as "model.<name>", and files outside the lake as "landing.files"
 or "exports.files". `reads` are what it needs: `audiencelake run` skips the stage, saying which is missing and which
-stage writes it, when one does not exist. `uses` are read when they exist. `writes` are everything it may write.
+stage writes it, when one does not exist; a read may be `one_of(...)` several resources ("silver.orders|silver.
+clickstream_events"), needed when none exists. `uses` are read when they exist. `writes` are everything it may write.
 The registry orders stages by these declarations, and a test checks every table a stage writes is declared.
 """
 
@@ -25,6 +26,20 @@ REPORT_FILES = "reports.files"  # the HTML report
 # the silver tables of schemas/silver (a test keeps the list equal to the contracts)
 SILVER = ("silver.clickstream_events", "silver.orders", "silver.crm_profiles", "silver.campaign_touches",
           "silver.social_interactions")  # fmt: skip
+
+
+class MissingInput(AudiencelakeError):
+    """A stage's input does not exist: a declared read, or what the stage finds it needs (the runner skips it)."""
+
+
+def one_of(*resources: str) -> str:
+    """A read satisfied by any of `resources` (a stage that works with whichever exist)."""
+    return "|".join(resources)
+
+
+def alternatives(resource: str) -> tuple[str, ...]:
+    """The resources a read names: itself, or those of a `one_of`."""
+    return tuple(resource.split("|"))
 
 
 @dataclass
@@ -65,7 +80,7 @@ def stage(
     def declare(fn: StageFn) -> Stage:
         if not (fn.__doc__ or "").strip():
             raise AudiencelakeError(f"stage '{name}': {fn.__qualname__} needs a docstring (it is the description)")
-        for resource in (*reads, *uses, *writes):
+        for resource in (*(r for read in reads for r in alternatives(read)), *uses, *writes):
             layer, _, table = resource.partition(".")
             if not layer or not table:
                 raise AudiencelakeError(f"stage '{name}': resource '{resource}' is not 'layer.name'")

@@ -3,16 +3,23 @@ README's stage list is this text (`audiencelake stages` prints it; a test keeps 
 
 from __future__ import annotations
 
-from audiencelake.stages.declaration import SILVER, Stage
+from audiencelake.stages.declaration import SILVER, Stage, alternatives
 from audiencelake.stages.registry import STAGES
 
 
 def _cell(resources: tuple[str, ...]) -> str:
     """The resources, with the five silver tables as one entry where all are listed."""
-    shown = [f"`{r}`" for r in resources if r not in SILVER or not set(SILVER) <= set(resources)]
+    shown = [_one(r) for r in resources if r not in SILVER or not set(SILVER) <= set(resources)]
     if set(SILVER) <= set(resources):
         shown.insert(0, "every silver table")
     return ", ".join(shown) or "-"
+
+
+def _one(resource: str) -> str:
+    names = alternatives(resource)
+    if len(names) > 1 and set(names) == set(SILVER):
+        return "any silver table"
+    return " or ".join(f"`{r}`" for r in names)
 
 
 def stage_list(stages: dict[str, Stage] = STAGES) -> str:

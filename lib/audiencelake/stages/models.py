@@ -94,9 +94,12 @@ def _stages(model: Model) -> tuple[Stage, Stage]:
     score.__doc__ = f"Score with the {model.name} model's registry champion into {model.table}."
     resource = f"{MODEL}{model.name}"
     return (
-        stage(f"train_{model.name}", reads=(*SILVER, *model.trains_on), uses=("ops.identity_map",), writes=(resource,))(
-            train
-        ),
+        stage(
+            f"train_{model.name}",
+            reads=(*model.needs, *model.trains_on),
+            uses=(*SILVER, "ops.identity_map"),
+            writes=(resource,),
+        )(train),
         stage(
             f"score_{model.name}",
             reads=(resource, *model.scores_from),

@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.stages import activation, models, pipeline, report
-from audiencelake.stages.declaration import Stage
+from audiencelake.stages.declaration import Stage, alternatives
 
 # written by every stage that keeps its outputs between runs, each in its own partition (`core.stage_inputs`): no
 # order between stages comes from it
@@ -41,16 +41,21 @@ def resolve(listed: list[Stage]) -> dict[str, Stage]:
             raise AudiencelakeError(f"stage '{s.name}' is listed twice")
         earlier = list(out.values())
         for need in s.reads:
-            if not any(_touch((need,), _named(e.writes)) for e in earlier):
+            if not any(_touch(alternatives(need), _named(e.writes)) for e in earlier):
                 raise AudiencelakeError(f"stage '{s.name}' reads {need}, which no stage listed before it writes")
         deps = [
             e.name
             for e in earlier
-            if _touch(e.writes, (*s.reads, *s.uses, *s.writes)) or _touch((*e.reads, *e.uses), s.writes)
+            if _touch(e.writes, (*_read(s), *s.uses, *s.writes)) or _touch((*_read(e), *e.uses), s.writes)
         ]
         reached = {r for d in deps for r in _ancestors(out, d)}
         out[s.name] = replace(s, depends_on=tuple(d for d in deps if d not in reached))
     return out
+
+
+def _read(s: Stage) -> tuple[str, ...]:
+    """Every resource the stage's `reads` name (each alternative of a `one_of`)."""
+    return tuple(r for read in s.reads for r in alternatives(read))
 
 
 def _named(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -114,8 +119,9 @@ def named(name: str, stages: dict[str, Stage] = STAGES) -> Stage:
 
 
 def writer(resource: str, stages: dict[str, Stage] = STAGES) -> str | None:
-    """The first stage that writes `resource` by name or by a layer's pattern ("silver.*"), or None."""
+    """The first stage that writes `resource` (any alternative of a `one_of`) by name or by a layer's pattern
+    ("silver.*"), or None."""
     for s in stages.values():
-        if any(overlaps(resource, w) for w in _named(s.writes)):
+        if any(overlaps(r, w) for r in alternatives(resource) for w in _named(s.writes)):
             return s.name
     return None

@@ -15,27 +15,24 @@ from typing import Any
 
 from pyspark.util import inheritable_thread_target
 
-from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.progress import heartbeat
 from audiencelake.models.registry import champion_exists
 from audiencelake.models.tracking import configure
-from audiencelake.stages.declaration import MODEL, Stage, StageContext
+from audiencelake.stages.declaration import MODEL, MissingInput, Stage, StageContext, alternatives
 from audiencelake.stages.registry import STAGES, named, ordered, writer
 
 log = logging.getLogger("audiencelake.stages")
 SKIPPED = "skipped"  # the count a skipped stage reports: why
 
 
-class MissingInput(AudiencelakeError):
-    """A stage's input does not exist."""
-
-
 def missing_input(stage: Stage, ctx: StageContext, stages: dict[str, Stage] = STAGES) -> str | None:
     """Why `stage` cannot run (the first of its `reads` that does not exist, and the stage that writes it), or None."""
     for resource in stage.reads:
-        if not _exists(ctx, resource):
+        if not any(_exists(ctx, r) for r in alternatives(resource)):
             made_by = writer(resource, stages)
-            return f"{resource} does not exist" + (f" (written by stage {made_by})" if made_by else "")
+            names = alternatives(resource)
+            what = f"none of {', '.join(names)} exists" if len(names) > 1 else f"{resource} does not exist"
+            return what + (f" (written by stage {made_by})" if made_by else "")
     return None
 
 
@@ -61,7 +58,10 @@ def run_stage(name: str, ctx: StageContext, stages: dict[str, Stage] = STAGES) -
     started, at = time.perf_counter(), time.time()
     log.info("stage %s: start (run %s, as of %s)", name, ctx.run.run_id, ctx.run.as_of)
     with heartbeat(ctx.lake.spark, f"stage {name}"):
-        counts = s.fn(ctx) or {}
+        try:
+            counts = s.fn(ctx) or {}
+        except MissingInput as exc:  # what the stage found it cannot do without, beyond its declared reads
+            raise MissingInput(f"stage {name}: {exc}") from None
     ctx.seconds[name] = time.perf_counter() - started
     ctx.windows[name] = (at, time.time())
     log.info("stage %s: done in %.1f s %s", name, ctx.seconds[name], counts)

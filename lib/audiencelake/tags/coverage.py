@@ -59,9 +59,16 @@ def _definition(tag: Tag) -> str:
 
 
 def tag_catalog(
-    profile: DataFrame, long_tags: DataFrame, catalogue: Catalogue, details: dict[str, dict], as_of: date
+    profile: DataFrame,
+    long_tags: DataFrame,
+    catalogue: Catalogue,
+    details: dict[str, dict],
+    as_of: date,
+    unavailable: dict[str, str] | None = None,
 ) -> Coverage:
-    """The catalogue rows of one as-of date (one per tag), and the counts of users and values they were made of."""
+    """The catalogue rows of one as-of date (one per tag, `unavailable` ones with why), and the counts of users and
+    values they were made of."""
+    unavailable = unavailable or {}
     stats = _stats(profile, catalogue)
     users = int(stats["__users"])
     distinct, tops = _values(long_tags, catalogue, users)
@@ -73,7 +80,7 @@ def tag_catalog(
             _definition(t), users, 1.0 - stats[f"n{i}"] / users if users else 1.0, distinct.get(t.name, 0),
             stats.get(f"lo{i}") if numeric else None, stats.get(f"mu{i}") if numeric else None,
             stats.get(f"hi{i}") if numeric else None, None if numeric else tops.get(t.name),
-            json.dumps(details[t.name]) if t.name in details else None, as_of,
+            json.dumps(details[t.name]) if t.name in details else None, unavailable.get(t.name), as_of,
         ))  # fmt: skip
     frame = profile.sparkSession.createDataFrame(rows, contract("tag_catalog").table_schema())
     return Coverage(frame, users, sum(int(stats[f"n{i}"]) for i in range(len(catalogue.tags))))

@@ -150,6 +150,26 @@ class Catalogue(Strict):
             update={"tags": [t for t in self.tags if t.name in keep], "order": [n for n in self.order if n in keep]}
         )
 
+    def available(self, tables: set[str]) -> tuple[Catalogue, dict[str, str]]:
+        """The catalogue restricted to the tags that can be computed when only the silver `tables` exist, and why
+        each other tag cannot: its source's table is missing, or it reads a tag that is unavailable."""
+        missing = {name: src.table for name, src in self.sources.items() if src.table not in tables}
+        root: dict[str, str] = {}  # tag -> the missing table behind it
+        why: dict[str, str] = {}
+        for tag in self.evaluation_order():
+            if gone := [s for s in tag.sources if s in missing]:
+                root[tag.name] = f"silver.{missing[gone[0]]} does not exist"
+                why[tag.name] = f"source {gone[0]}: {root[tag.name]}"
+            elif needs := sorted(d for d in dependencies(tag, self.parsed) if d in why):
+                root[tag.name] = root[needs[0]]
+                why[tag.name] = f"reads tag {needs[0]}: {root[tag.name]}"
+        if not why:
+            return self, {}
+        tags, order = [t for t in self.tags if t.name not in why], [n for n in self.order if n not in why]
+        return self.model_copy(update={"tags": tags, "order": order}), {
+            t.name: why[t.name] for t in self.tags if t.name in why
+        }
+
     def evaluation_order(self) -> list[Tag]:
         """Tags so that each comes after the tags it reads."""
         return [self.tag(n) for n in self.order]

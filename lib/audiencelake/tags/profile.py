@@ -1,5 +1,10 @@
 """The profile job: silver tables -> gold.user_profile (wide), gold.user_tags (long), gold.tag_catalog (coverage).
 
+The tags are computed from the silver tables that exist: a tag whose source's table is missing (a shop without a
+CRM, or without clickstream), or that reads such a tag, is unavailable. Its column is null in gold.user_profile
+(the table keeps every declared column, so audiences and models see one schema whatever the sources) and
+gold.tag_catalog says why; the log and the stage's counts list them.
+
 Silver is read once per source (`compile.aggregate_all`), at the Delta versions the run records; the per-user
 aggregates are written to a work table (one per as-of date, replaced by each run for that date) so that computing
 population cut points and the outputs read that small table, never silver again. (Persisting them in the session
@@ -41,6 +46,23 @@ class ProfileResult:
     users: int
     tags: int
     tag_values: int
+    unavailable_tags: int = 0
+
+
+@dataclass(frozen=True)
+class Computable:
+    """The tags of a catalogue that the lake's silver tables can give, and why the others cannot."""
+
+    catalogue: Catalogue  # every tag
+    available: Catalogue  # those whose sources exist
+    unavailable: dict[str, str]  # tag -> why
+
+
+def computable(lake: Lake, catalogue: Catalogue) -> Computable:
+    """Which of the catalogue's tags the silver tables that exist can give."""
+    tables = {s.table for s in catalogue.sources.values() if lake.exists(lake.ref("silver", s.table))}
+    available, unavailable = catalogue.available(tables)
+    return Computable(catalogue, available, unavailable)
 
 
 def catalogue_for(lake: Lake) -> Catalogue:
@@ -75,39 +97,46 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     Raises:
         ConfigError: the catalogue is invalid, or a tag's definition cannot give its declared type.
     """
-    catalogue = catalogue or catalogue_for(lake)
+    tags = computable(lake, catalogue or catalogue_for(lake))
     as_of = run.as_of
-    inputs = profile_inputs(lake, catalogue)
+    inputs = profile_inputs(lake, tags.catalogue)
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
+    if tags.unavailable:
+        log.warning(
+            "profile as of %s: %d of %d tags unavailable: %s", as_of, len(tags.unavailable),
+            len(tags.catalogue.tags), "; ".join(f"{t} ({why})" for t, why in tags.unavailable.items()),
+        )  # fmt: skip
     work = lake.ref(WORK, f"{WORK_TABLE}_{as_of:%Y%m%d}")  # one per date: runs for two dates never mix
     steps = Steps("profile", log)  # the aggregation (silver's one read) against the rest, for benchmarks
     with steps("aggregation"):  # silver read at the versions recorded with the outputs (whatever a stream appended)
-        lake.overwrite(aggregate_all(lake, catalogue, as_of, inputs["silver"]), work)
-    return _write_profile(lake, run, catalogue, inputs, lake.read(work), steps)
+        lake.overwrite(aggregate_all(lake, tags.available, as_of, inputs["silver"]), work)
+    return _write_profile(lake, run, tags, inputs, lake.read(work), steps)
 
 
 def _write_profile(
-    lake: Lake, run: Run, catalogue: Catalogue, inputs: dict, aggregates: DataFrame, steps: Steps
+    lake: Lake, run: Run, tags: Computable, inputs: dict, aggregates: DataFrame, steps: Steps
 ) -> ProfileResult:
     """Evaluate the tags over the per-user `aggregates`, replace the date's partition of the three gold tables and
     record the inputs they were built from."""
-    as_of = run.as_of
+    as_of, catalogue = run.as_of, tags.catalogue
     condition = as_of_condition(as_of)
     profile_ref, tags_ref = lake.ref("gold", "user_profile"), lake.ref("gold", "user_tags")
     with steps("user_profile"):  # the tags evaluated and written
-        profile, details = _evaluated(catalogue, as_of, aggregates)
+        profile, details = _evaluated(tags, as_of, aggregates)
         lake.replace_where(profile, profile_ref, condition, merge_schema=True)
     written = lake.read(profile_ref).where(condition)
     with steps("user_tags"):
         lake.replace_where(check_schema(long_form(written, catalogue), "user_tags"), tags_ref, condition)
     with steps("tag_catalog"):
-        coverage = tag_catalog(written, lake.read(tags_ref).where(condition), catalogue, details, as_of)
+        coverage = tag_catalog(
+            written, lake.read(tags_ref).where(condition), catalogue, details, as_of, tags.unavailable
+        )
         lake.replace_where(check_schema(coverage.frame, "tag_catalog"), lake.ref("gold", "tag_catalog"), condition)
     users, values = coverage.users, coverage.values  # counted by the catalogue's pass over the written profile
     log.info("profile as of %s: %d users, %d tags, %d tag values", as_of, users, len(catalogue.tags), values)
-    result = ProfileResult(users=users, tags=len(catalogue.tags), tag_values=values)
+    result = ProfileResult(users, len(catalogue.tags), values, len(tags.unavailable))
     with steps("record"):
         record(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)}, asdict(result), run)
     return result
@@ -120,8 +149,8 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     (a bundle's parallel tasks) never write the same table. Within one process they are computed once per date
     and inputs (silver's versions, the catalogue, the library): churn's reference date is also propensity's first
     snapshot, and the two may train at once."""
-    catalogue = catalogue or catalogue_for(lake)
-    inputs = profile_inputs(lake, catalogue)
+    tags = computable(lake, catalogue or catalogue_for(lake))
+    inputs = profile_inputs(lake, tags.catalogue)
     key = (lake.spark.sparkContext.applicationId, lake.ref("silver", "").location, as_of,
            json.dumps(inputs, sort_keys=True, default=str))  # fmt: skip
     with _KEYS:
@@ -129,13 +158,13 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     with lock:  # a second thread asking for the same key waits for the first one's aggregates
         aggregates = _COMPUTED.get(key)
         if aggregates is None:
-            aggregates = aggregate_all(lake, catalogue, as_of, inputs["silver"]).localCheckpoint()
+            aggregates = aggregate_all(lake, tags.available, as_of, inputs["silver"]).localCheckpoint()
             with _KEYS:
                 _COMPUTED[key] = aggregates
                 while len(_COMPUTED) > KEPT_PROFILES:  # the oldest go (the session frees their blocks)
                     oldest = next(iter(_COMPUTED))
                     del _COMPUTED[oldest], _KEY_LOCKS[oldest]
-    return _evaluated(catalogue, as_of, aggregates)[0]
+    return _evaluated(tags, as_of, aggregates)[0]
 
 
 KEPT_PROFILES = 4  # computed profiles' aggregates kept per process (a training run asks for up to three dates)
@@ -144,13 +173,17 @@ _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _KEYS = threading.Lock()
 
 
-def _evaluated(catalogue: Catalogue, as_of: date, aggregates: DataFrame) -> tuple[DataFrame, dict]:
-    """(every tag as of `as_of` from the per-user `aggregates`, in gold.user_profile's columns; the evaluator's
-    details for the tag catalogue)."""
-    evaluated = Evaluator(catalogue, as_of).evaluate(aggregates)
+def _evaluated(tags: Computable, as_of: date, aggregates: DataFrame) -> tuple[DataFrame, dict]:
+    """(every tag as of `as_of` from the per-user `aggregates`, in gold.user_profile's columns, unavailable tags as
+    typed nulls; the evaluator's details for the tag catalogue)."""
+    evaluated = Evaluator(tags.available, as_of).evaluate(aggregates)
     profile = evaluated.frame.withColumn("as_of", F.lit(as_of)).where(F.col("user_id").isNotNull())
     fixed = check_schema(profile, "user_profile")
-    return profile.select(*fixed.columns, *(F.col(f"`{t.name}`") for t in catalogue.tags)), evaluated.details
+    columns = [
+        F.lit(None).cast(t.type).alias(t.name) if t.name in tags.unavailable else F.col(f"`{t.name}`")
+        for t in tags.catalogue.tags
+    ]
+    return profile.select(*fixed.columns, *columns), evaluated.details
 
 
 def _gold_versions(lake: Lake) -> dict:
