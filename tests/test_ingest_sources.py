@@ -62,6 +62,21 @@ def test_own_export_through_a_column_mapping(spark, tmp_path: Path) -> None:
     ]
 
 
+def test_csv_is_read_as_rfc_4180(spark, tmp_path: Path) -> None:
+    """A quoted field may hold a line break and doubled quotes (an address, a note): one record, not two malformed
+    ones, with the reader's defaults (the source sets only its separator)."""
+    header = SHOP_CSV.splitlines()[0]
+    text = (f'{header}\nA-1;1;purchase;C1;2026-03-01 20:30:00;SKU1;"home\nand ""garden""";2;10.00;0;web\n'
+            "A-1;2;purchase;C1;2026-03-01 20:30:00;SKU2;toys;1;5.00;0;web\n")  # fmt: skip
+    (tmp_path / "landing" / "shop").mkdir(parents=True)
+    (tmp_path / "landing" / "shop" / "export.csv").write_text(text)
+    lake = _lake(spark, tmp_path, shop=SHOP)
+    [audit] = ingest_source(lake, "shop", Run.create("2026-11-25", "r1"))
+    assert (audit.rows_read, audit.rows_to_silver, audit.rows_bronze_rejected) == (2, 2, 0)
+    categories = {r["line_no"]: r["category"] for r in lake.read(lake.ref("silver", "orders")).collect()}
+    assert categories == {1: 'home\nand "garden"', 2: "toys"}
+
+
 def test_a_file_with_another_header_is_named(spark, tmp_path: Path) -> None:
     folder = tmp_path / "landing" / "shop"
     folder.mkdir(parents=True)

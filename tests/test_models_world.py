@@ -113,9 +113,12 @@ def test_recommendations_beat_popularity_and_leave_out_purchases(models_world):
     assert run.data.params["search"] == "small_data" and run.data.params["grid"] == "2"
     for name in ("recall", "map", "ndcg", "coverage"):
         assert f"{name}_at_k" in metrics and f"baseline_{name}_at_k" in metrics
+    assert "validation_precision_at_k" in metrics  # the grid was chosen on the window before the test window
+    assert run.data.params["validation_cut"] < run.data.params["test_cut"]
     recs = gold(models_world, "recommendations")
     assert set(recs["reason"]) <= {"als", "fallback"} and "als" in set(recs["reason"])
-    assert recs.groupby("user_id")["rank"].max().max() == 10
+    per_user = recs[recs["reason"] == "als"].groupby("user_id")["rank"].agg(["size", "max"])
+    assert (per_user["size"] == 10).all() and (per_user["max"] == 10).all()  # bought items left out first
     assert not recs.duplicated(["user_id", "item_id"]).any()
     lake = models_world["lake"]
     bought = (

@@ -6,6 +6,7 @@ audiences that use an unavailable tag or score are skipped with the reason, the 
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.report.html import report_path
 from audiencelake.stages.declaration import StageContext
-from audiencelake.stages.runner import run_pipeline
+from audiencelake.stages.runner import MissingInput, run_pipeline, run_stage
 from audiencelake.synth.world import DEFAULT_END
 from audiencelake.tags.loader import load_catalogue
 from conftest import lake_settings, small_models_config
@@ -54,7 +55,9 @@ def shop(spark, tmp_path_factory: pytest.TempPathFactory) -> dict:
     orders_only = _outputs(lake, first, "shop-1")
     shutil.move(later / "crm", landing / "crm")
     second = run_pipeline(StageContext(lake, Run.create(as_of=DEFAULT_END, run_id="shop-2")), start="ingest")
-    return {"orders_only": orders_only, "with_crm": _outputs(lake, second, "shop-2")}
+    first_order = lake.read(lake.ref("silver", "orders")).agg({"order_date": "min"}).first()[0]
+    return {"orders_only": orders_only, "with_crm": _outputs(lake, second, "shop-2"), "lake": lake,
+            "first_order": first_order}  # fmt: skip
 
 
 def test_an_order_log_alone_gets_profiles_rfm_clv_segments_and_churn(shop) -> None:
@@ -91,3 +94,14 @@ def test_adding_the_crm_makes_its_tags_and_the_audiences_that_can_be_built(shop)
     assert audiences["audiences"] >= 1 and audiences["treatment"] > 0, audiences  # winback: churn, CLV, is_buyer
     assert audiences["skipped"] >= 1  # those on clickstream tags (lifecycle) or propensity scores
     assert counts["export"]["exports"] > 0 and counts["export"]["rows"] > 0, counts["export"]
+
+
+def test_churn_on_a_history_shorter_than_its_label_window_is_skipped_in_one_line(shop) -> None:
+    """Run as of a date whose reference date (run date - label_days) comes before the first order: no customer to
+    learn from; the stage is skipped saying why, instead of a Spark error from an empty training set."""
+    lake, first = shop["lake"], shop["first_order"]
+    ctx = StageContext(lake, Run.create(as_of=first + timedelta(days=20), run_id="shop-early"))
+    with pytest.raises(MissingInput) as err:
+        run_stage("train_churn", ctx)
+    assert str(err.value).startswith("stage train_churn: churn: 0 training and 0 held-out customers")
+    assert "must reach further back than label_days" in str(err.value) and "\n" not in str(err.value)

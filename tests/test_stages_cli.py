@@ -170,3 +170,26 @@ def test_forget_needs_exactly_one_identifier_before_anything_starts(
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {error}"
     assert not (tmp_path / "lake").exists()  # no lock taken, no session started
+
+
+def test_every_stage_on_an_empty_lake_runs_or_says_in_one_line_what_it_lacks(spark, tmp_path: Path) -> None:
+    """No landing file, no table: `run` completes; each stage that cannot run is skipped with one line naming the
+    missing table and the stage that writes it, and run alone it raises that line (the CLI's exit 2)."""
+    from audiencelake.core.runs import Run
+    from audiencelake.stages.runner import MissingInput, run_pipeline
+    from audiencelake.synth.world import DEFAULT_END
+
+    ctx = StageContext(Lake(spark, lake_settings(tmp_path)), Run.create(as_of=DEFAULT_END, run_id="empty-1"))
+    counts = run_pipeline(ctx)
+    skipped = {name: c["skipped"] for name, c in counts.items() if isinstance(c.get("skipped"), str)}
+    models = {f"{step}_{m}" for m in ("segmentation", "churn", "clv", "recommendations", "propensity")
+              for step in ("train", "score")}  # fmt: skip
+    assert set(skipped) == {"profile", "audiences", "export", "measure"} | models, counts
+    assert skipped["profile"] == f"none of {', '.join(SILVER)} exists (written by stage ingest)"
+    assert skipped["train_clv"] == "silver.orders does not exist (written by stage ingest)"
+    assert counts["report"]["bytes"] > 0
+    for name, why in skipped.items():
+        assert "\n" not in why and "(written by stage " in why, (name, why)
+        with pytest.raises(MissingInput) as err:
+            run_stage(name, ctx)
+        assert str(err.value) == f"stage {name}: {why}"

@@ -15,6 +15,11 @@ class ConfigError(AudiencelakeError, ValueError):
         super().__init__(f"{file}: {key}: {reason}")
 
 
+class MissingData(AudiencelakeError):
+    """What a computation needs is not in the lake: a table, or rows in it (the message says which, and what would
+    provide them). The stage runner skips a stage that raises it, with the message."""
+
+
 class ContractError(AudiencelakeError, ValueError):
     """A data contract under schemas/ is invalid, or a DataFrame does not match its contract."""
 

@@ -82,11 +82,18 @@ def json_records(lines: DataFrame) -> DataFrame:
     return records.withColumn("_error", record_error(F.col("_raw"), parsed.isNull()))
 
 
+# RFC 4180: a header line, fields quoted with " and a " inside one doubled, line breaks allowed inside quotes (which
+# makes Spark read each file whole: `multiLine: false` in a source's options splits large simple files)
+CSV_DEFAULTS = {"header": "true", "multiLine": "true", "quote": '"', "escape": '"'}
+
+
 def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
     """Read landing files into (_file, _raw, _error): one row per record, unparsed.
 
-    JSON: the line is the raw record; a line that is not a JSON object is malformed. CSV: fields are read as
-    strings by the header's names and kept as a JSON object; a row with the wrong number of fields is malformed.
+    JSON: the line is the raw record; a line that is not a JSON object is malformed. CSV: read as RFC 4180 unless
+    the source's options say otherwise (`CSV_DEFAULTS`: a quoted field may hold line breaks and doubled quotes);
+    fields are read as strings by the header's names and kept as a JSON object; a row with the wrong number of
+    fields is malformed.
     Either way a record with bytes that are not UTF-8 is `invalid_encoding` (`record_error`). A CSV header naming
     columns the source does not map, or lacking some it does, is logged with the file (schema drift).
 
@@ -96,7 +103,7 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     if src.format == "json":
         return json_records(spark.read.options(**src.options).text(paths))
     if src.format == "csv":
-        options = {"header": "true", **src.options}
+        options = {**CSV_DEFAULTS, **src.options}
         header = spark.read.options(**options).csv(paths[0]).columns
         _warn_drift(src, paths[0], header)
         schema = T.StructType(

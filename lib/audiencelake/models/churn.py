@@ -15,10 +15,10 @@ from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.core.errors import ConfigError
+from audiencelake.core.errors import ConfigError, MissingData
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.models.config import Churn
@@ -89,14 +89,36 @@ def test_auc(model: PipelineModel, test: DataFrame) -> float:
     return binary_report(probability(model, test), "label", PROBABILITY).roc_auc
 
 
+def _sizes(data: DataFrame, held: Column) -> tuple[int, int, int]:
+    """(training rows, churned training rows, held-out rows) in one pass."""
+    row = data.agg(
+        F.count(F.when(~held, 1)).alias("rows"),
+        F.coalesce(F.sum(F.when(~held, F.col("label"))), F.lit(0.0)).alias("churned"),
+        F.count(F.when(held, 1)).alias("tested"),
+    ).first()
+    return int(row["rows"]), int(row["churned"]), int(row["tested"])
+
+
 def train(lake: Lake, run: Run, config: Churn) -> Promotion:
     """Cross-validate each candidate on the training users, register the better one, evaluated on held-out users."""
     data = labelled(lake, run, config).cache()
-    test, train_set = (
-        data.where(held_out(config.seed, config.test_share)),
-        data.where(~held_out(config.seed, config.test_share)),
-    )
-    rows = train_set.count()
+    held = held_out(config.seed, config.test_share)
+    test, train_set = data.where(held), data.where(~held)
+    rows, churned, tested = _sizes(data, held)
+    reference = run.as_of - timedelta(days=config.label_days)
+    if rows == 0 or tested == 0:
+        data.unpersist()
+        raise MissingData(
+            f"churn: {rows} training and {tested} held-out customers matching `{config.among}` as of the reference "
+            f"date {reference} (run date - label_days {config.label_days}): the order history must reach further "
+            "back than label_days, with customers on both sides of the split"
+        )
+    if churned in (0, rows):
+        data.unpersist()
+        raise MissingData(
+            f"churn: all {rows} training customers {'churned' if churned else 'bought again'} in the "
+            f"{config.label_days} days after {reference}; a model needs both outcomes"
+        )
     tier, grids = config.search(rows)
     params = {"label_days": config.label_days, "folds": config.folds, "candidates": config.candidates}
     params |= {"reference_date": (run.as_of - timedelta(days=config.label_days)).isoformat(), "grids": grids}

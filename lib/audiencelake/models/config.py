@@ -4,7 +4,7 @@ only read tags). Every error names the file, the key and the reason."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -87,9 +87,10 @@ class RecommendationsSmallData(Strict):
 class Recommendations(Strict):
     history_days: int = Field(default=120, ge=1)
     test_days: int = Field(default=14, ge=1)
+    validation_days: int = Field(default=14, ge=1)
     k: int = Field(default=10, ge=1)
     exclude_purchased: bool = True
-    weights: dict[Literal["product_view", "add_to_cart", "purchase"], float]
+    weights: dict[Literal["product_view", "add_to_cart", "purchase"], Annotated[float, Field(gt=0)]]
     grid: Grid
     max_iter: int = Field(default=10, ge=1)
     seed: int = 7

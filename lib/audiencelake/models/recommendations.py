@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
 
@@ -37,8 +38,10 @@ METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "map": "meanAvera
 
 def interactions(lake: Lake, config: Recommendations, start: date, end: date) -> DataFrame:
     """(user_id, item_id, weight) summed over clickstream views and carts and order lines in [start, end], from
-    whichever of the two tables exist (the stage needs one)."""
-    w = config.weights
+    whichever of the two tables exist (the stage needs one). The configured weights are relative: each is divided by
+    the largest, so ALS's alpha is the confidence the strongest interaction adds, whatever scale they are given in."""
+    largest = max(config.weights.values())
+    w = {event: weight / largest for event, weight in config.weights.items()}
     clicks, orders = lake.ref("silver", "clickstream_events"), lake.ref("silver", "orders")
     events = (
         lake.read(clicks)
@@ -94,18 +97,29 @@ def als(config: Recommendations, rank: int, reg: float, alpha: float, blocks: in
 
 def recommend(model: PipelineModel, users: DataFrame, seen: DataFrame | None, k: int) -> DataFrame:
     """Top `k` (user_id, item_id, rank, score) from the model for the `users` (user_id) it knows, leaving out the
-    (user_id, item_id) pairs in `seen`."""
+    (user_id, item_id) pairs in `seen` first: each user gets k items whenever the catalogue has k they have not
+    seen. A user's candidates are k plus the items of theirs to leave out, rounded up to a power of two, so users
+    are scored in a few groups (one per power) and no fixed multiple of k can run short for a heavy buyer."""
     user_indexer, item_indexer, als = model.stages
     known = user_indexer.transform(users.select("user_id").distinct()).where(
         F.col("user_idx") < len(user_indexer.labelsArray[0])
     )
-    extra = 0 if seen is None else 3 * k
-    raw = als.recommendForUserSubset(known.select("user_idx"), k + extra)
+    if seen is None:
+        raw = als.recommendForUserSubset(known.select("user_idx"), k)
+    else:
+        counts = seen.groupBy("user_id").agg(F.count("*").alias("_seen"))
+        needed = F.pow(F.lit(2), F.ceil(F.log2(F.lit(k) + F.coalesce("_seen", F.lit(0))))).cast("int")
+        known = known.join(counts, "user_id", "left").withColumn("_candidates", needed).drop("_seen")
+        groups = sorted(r[0] for r in known.select("_candidates").distinct().collect())
+        parts = [
+            als.recommendForUserSubset(known.where(F.col("_candidates") == n).select("user_idx"), n) for n in groups
+        ]
+        raw = reduce(DataFrame.unionByName, parts) if parts else als.recommendForUserSubset(known.select("user_idx"), k)
     # item indexes back to ids: the indexer's labels travel as one broadcast row, so the query plan names a column
     # whatever the catalogue's size (a literal array, as in MLlib's own IndexToString, puts every item id in the plan)
     labels = users.sparkSession.createDataFrame([(item_indexer.labelsArray[0],)], "_item_labels array<string>")
     recs = (
-        raw.join(known, "user_idx")
+        raw.join(known.select("user_idx", "user_id"), "user_idx")
         .select("user_id", F.explode("recommendations").alias("rec"))
         .crossJoin(F.broadcast(labels))
         .select(
@@ -126,7 +140,8 @@ def top_k(scored: DataFrame, k: int) -> DataFrame:
 
 
 def popular(train: DataFrame, users: DataFrame, seen: DataFrame | None, k: int, group: str | None = None) -> DataFrame:
-    """The most interacted-with items (within the user's `group` when given) for each user, minus `seen`."""
+    """The `k` most interacted-with items (within the user's `group` when given) for each user, `seen` left out
+    first."""
     keys = [group] if group else []
     weights = train.join(users.select("user_id", *keys), "user_id") if group else train
     ranked = weights.groupBy(*keys, "item_id").agg(F.sum("weight").alias("weight"))
@@ -137,7 +152,12 @@ def popular(train: DataFrame, users: DataFrame, seen: DataFrame | None, k: int, 
         if keys
         else Window.orderBy(F.desc("score"), "item_id")
     )
-    head = ranked.withColumn("pos", F.row_number().over(order)).where(F.col("pos") <= 4 * k)
+    # the head of the ranking each user needs: k plus the most items any of them has seen (left out after)
+    most_seen = 0
+    if seen is not None:
+        most_seen = seen.join(users.select("user_id"), "user_id").groupBy("user_id").count().agg(F.max("count"))
+        most_seen = most_seen.first()[0] or 0
+    head = ranked.withColumn("pos", F.row_number().over(order)).where(F.col("pos") <= k + most_seen)
     recs = users.select("user_id", *keys).join(head, keys, "inner") if keys else users.select("user_id").crossJoin(head)
     recs = recs.select("user_id", "item_id", "score")
     if seen is not None:
@@ -176,56 +196,95 @@ def ranking_metrics(recs: DataFrame, relevant: DataFrame, k: int, catalogue: int
     return out
 
 
-def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
-    """Grid-search ALS on the interactions before the cut, evaluate each at k on the days after, register the best."""
-    cut = run.as_of - timedelta(days=config.test_days)
-    train_set = interactions(lake, config, run.as_of - timedelta(days=config.history_days), cut).cache()
-    later = interactions(lake, config, cut + timedelta(days=1), run.as_of)
+@dataclass(frozen=True)
+class Split:
+    """Interactions up to a cut (to train on) and the items each user interacted with after it (to evaluate on)."""
+
+    train: DataFrame  # (user_id, item_id, weight) from the history's start to the cut
+    relevant: DataFrame  # (user_id, item_id) after the cut, not bought before it, of users the training data knows
+    users: DataFrame  # the users with relevant items
+    seen: DataFrame | None  # (user_id, item_id) bought up to the cut: left out of every list
+    catalogue: int  # items in the training interactions
+
+    def release(self) -> None:
+        for df in (self.train, self.relevant, self.users, self.seen):
+            if df is not None:
+                df.unpersist()
+
+
+def evaluation_window(lake: Lake, config: Recommendations, start: date, cut: date, end: date) -> Split:
+    """Train on [start, cut], evaluate on (cut, end]."""
+    train_set = interactions(lake, config, start, cut).cache()
+    later = interactions(lake, config, cut + timedelta(days=1), end)
     seen = purchased(lake, cut) if config.exclude_purchased else None
     seen = seen.cache() if seen is not None else None
     relevant = later.join(train_set.select("user_id").distinct(), "user_id")  # users the model could know
     if seen is not None:
         relevant = relevant.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    relevant = relevant.cache()
+    relevant = relevant.select("user_id", "item_id").cache()
     users = relevant.select("user_id").distinct().cache()
-    catalogue = train_set.select("item_id").distinct().count()
-    tier, search = config.search(train_set.count())
+    return Split(train_set, relevant, users, seen, train_set.select("item_id").distinct().count())
+
+
+def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
+    """Choose the ALS grid point on a validation window, refit it on everything before the test window, and report
+    and register its figures on the test window only (the days the choice never saw).
+
+    Timeline: history start .. validation cut (grid fits) .. test cut (refit) .. run date. The validation window is
+    the `validation_days` before the test window; the test window the last `test_days`."""
+    test_cut = run.as_of - timedelta(days=config.test_days)
+    validation_cut = test_cut - timedelta(days=config.validation_days)
+    start = run.as_of - timedelta(days=config.history_days)
+    choosing = evaluation_window(lake, config, start, validation_cut, test_cut)
+    testing = evaluation_window(lake, config, start, test_cut, run.as_of)
+    tier, search = config.search(testing.train.count())
     grid = list(itertools.product(search.rank, search.reg_param, search.alpha))
-    params = {"cut": cut.isoformat(), "k": config.k, "weights": config.weights, "grid": len(grid), "search": tier}
+    params = {"test_cut": test_cut.isoformat(), "validation_cut": validation_cut.isoformat(), "k": config.k}
+    params |= {"weights": config.weights, "grid": len(grid), "search": tier}
+    blocks = max(1, lake.spark.sparkContext.defaultParallelism)  # ALS's default of 10 suits only big clusters
     with training_run(lake, MODEL, run, params | {"exclude_purchased": config.exclude_purchased}):
-        baseline = ranking_metrics(popular(train_set, users, seen, config.k), relevant, config.k, catalogue)
-        mlflow.log_metrics({f"baseline_{m}_at_k": v for m, v in baseline.items()})
-        index = indexers().fit(train_set)
-        indexed = index.transform(train_set).cache()
-        blocks = max(1, lake.spark.sparkContext.defaultParallelism)  # ALS's default of 10 suits only big clusters
+        index = indexers().fit(choosing.train)
+        indexed = index.transform(choosing.train).cache()
 
-        def fitted(point: tuple[int, float, float]) -> tuple[PipelineModel, dict[str, float]]:
+        def validated(point: tuple[int, float, float]) -> dict[str, float]:
             model = PipelineModel(stages=[*index.stages, als(config, *point, blocks).fit(indexed)])
-            return model, ranking_metrics(recommend(model, users, seen, config.k), relevant, config.k, catalogue)
+            recs = recommend(model, choosing.users, choosing.seen, config.k)
+            return ranking_metrics(recs, choosing.relevant, config.k, choosing.catalogue)
 
-        results = []
-        found_all = map_parallel(lake.spark, fitted, grid, config.parallelism)  # logged here, in grid order
-        for step, (point, (model, found)) in enumerate(zip(grid, found_all, strict=True)):
-            mlflow.log_metric("grid_precision_at_k", found["precision"], step=step)
-            results.append((found["precision"], -step, point, model, found))
-        precision, _, best, model, metrics = max(results, key=lambda r: (r[0], r[1]))
+        found_all = map_parallel(lake.spark, validated, grid, config.parallelism)  # logged here, in grid order
+        for step, found in enumerate(found_all):
+            mlflow.log_metric("validation_precision_at_k", found["precision"], step=step)
+        best = grid[max(range(len(grid)), key=lambda i: (found_all[i]["precision"], -i))]  # ties: the first
+        indexed.unpersist()
+        model = fit_model(testing.train, config, best, blocks)
+        metrics = ranking_metrics(recommend(model, testing.users, testing.seen, config.k), testing.relevant,
+                                  config.k, testing.catalogue)  # fmt: skip
+        popularity = popular(testing.train, testing.users, testing.seen, config.k)
+        baseline = ranking_metrics(popularity, testing.relevant, config.k, testing.catalogue)
+        precision = metrics["precision"]
         mlflow.log_params({"rank": best[0], "reg_param": best[1], "alpha": best[2]})
         mlflow.log_metrics({f"{m}_at_k": v for m, v in metrics.items()})
+        mlflow.log_metrics({f"baseline_{m}_at_k": v for m, v in baseline.items()})
         mlflow.log_metric("precision_vs_baseline", precision / baseline["precision"] if baseline["precision"] else 0.0)
         names = list(metrics)
-        log_bars("als_vs_popularity", f"Held-out metrics at {config.k}", "metric", "value", names,
+        log_bars("als_vs_popularity", f"Test-window metrics at {config.k}", "metric", "value", names,
                  {"ALS": [metrics[m] for m in names], "popularity": [baseline[m] for m in names]})  # fmt: skip
 
         def champion_precision(champion: PipelineModel) -> float:
-            recs = recommend(champion, users, seen, config.k)
-            return ranking_metrics(recs, relevant, config.k, catalogue)["precision"]
+            recs = recommend(champion, testing.users, testing.seen, config.k)
+            return ranking_metrics(recs, testing.relevant, config.k, testing.catalogue)["precision"]
 
         promotion = register_spark_model(lake, MODEL, model, "precision_at_k", precision, champion_precision)
-    log.info("recommendations: best %s %s; popularity %s", best, metrics, baseline)
-    for df in (train_set, relevant, users, indexed, seen):
-        if df is not None:
-            df.unpersist()
+    log.info("recommendations: best %s, test %s; popularity %s", best, metrics, baseline)
+    choosing.release()
+    testing.release()
     return promotion
+
+
+def fit_model(train_set: DataFrame, config: Recommendations, point: tuple[int, float, float], blocks: int):
+    """The indexers and ALS at `point` fitted on `train_set`."""
+    index = indexers().fit(train_set)
+    return PipelineModel(stages=[*index.stages, als(config, *point, blocks).fit(index.transform(train_set))])
 
 
 def score(lake: Lake, run: Run, config: Recommendations) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiencelake.core.errors import AudiencelakeError
+from audiencelake.core.errors import AudiencelakeError, MissingData
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 
@@ -28,7 +28,7 @@ SILVER = ("silver.clickstream_events", "silver.orders", "silver.crm_profiles", "
           "silver.social_interactions")  # fmt: skip
 
 
-class MissingInput(AudiencelakeError):
+class MissingInput(MissingData):
     """A stage's input does not exist: a declared read, or what the stage finds it needs (the runner skips it)."""
 
 

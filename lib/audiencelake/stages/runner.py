@@ -15,6 +15,7 @@ from typing import Any
 
 from pyspark.util import inheritable_thread_target
 
+from audiencelake.core.errors import MissingData
 from audiencelake.core.progress import heartbeat
 from audiencelake.models.registry import champion_exists
 from audiencelake.models.tracking import configure
@@ -60,7 +61,7 @@ def run_stage(name: str, ctx: StageContext, stages: dict[str, Stage] = STAGES) -
     with heartbeat(ctx.lake.spark, f"stage {name}"):
         try:
             counts = s.fn(ctx) or {}
-        except MissingInput as exc:  # what the stage found it cannot do without, beyond its declared reads
+        except MissingData as exc:  # what the stage found it cannot do without, beyond its declared reads
             raise MissingInput(f"stage {name}: {exc}") from None
     ctx.seconds[name] = time.perf_counter() - started
     ctx.windows[name] = (at, time.time())
