@@ -3,7 +3,7 @@ batch (stopped part-way, or under other rules) left rows for it, which then go."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pyspark.sql import types as T
 
@@ -55,3 +55,16 @@ def test_a_quarantine_from_an_earlier_release_gets_the_failures_column(spark, se
     rows = {r["batch_id"]: r["failures"] for r in lake.read(ref).collect()}
     assert rows == {"b0": None, "b1": [("wrong_type", "unit_price", "error")]}
     assert lake.add_new_columns(ref) == []  # checked once
+
+
+def test_a_gold_table_from_an_earlier_release_gets_its_new_columns_on_the_next_write(spark, settings) -> None:
+    """gold.tag_catalog written before `unavailable` existed: the profile's next write adds it (old rows null)."""
+    lake = Lake(spark, settings)
+    ref, schema = lake.ref("gold", "tag_catalog"), contract("tag_catalog").table_schema()
+    earlier = T.StructType([f for f in schema.fields if f.name != "unavailable"])
+    old = ("spend", "d", "aggregate", "orders", "o", "double", "{}", 1, 0.0, 1, 1.0, 1.0, 1.0, None, None)
+    lake.overwrite(spark.createDataFrame([(*old, date(2026, 1, 1))], earlier), ref)
+    new = spark.createDataFrame([(*old, "silver.orders does not exist", date(2026, 1, 2))], schema)
+    lake.replace_where(new, ref, "as_of = DATE'2026-01-02'")
+    rows = {r["as_of"]: r["unavailable"] for r in lake.read(ref).collect()}
+    assert rows == {date(2026, 1, 1): None, date(2026, 1, 2): "silver.orders does not exist"}

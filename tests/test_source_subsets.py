@@ -96,12 +96,18 @@ def test_adding_the_crm_makes_its_tags_and_the_audiences_that_can_be_built(shop)
     assert counts["export"]["exports"] > 0 and counts["export"]["rows"] > 0, counts["export"]
 
 
-def test_churn_on_a_history_shorter_than_its_label_window_is_skipped_in_one_line(shop) -> None:
-    """Run as of a date whose reference date (run date - label_days) comes before the first order: no customer to
-    learn from; the stage is skipped saying why, instead of a Spark error from an empty training set."""
+def test_models_on_a_history_shorter_than_their_windows_are_skipped_in_one_line(shop) -> None:
+    """Run as of 20 days after the first order: churn's reference date (run date - label_days), CLV's holdout start
+    and recommendations' validation window all come before any order. Each training is skipped saying why, instead
+    of a Spark or NumPy error from empty data."""
     lake, first = shop["lake"], shop["first_order"]
     ctx = StageContext(lake, Run.create(as_of=first + timedelta(days=20), run_id="shop-early"))
-    with pytest.raises(MissingInput) as err:
-        run_stage("train_churn", ctx)
-    assert str(err.value).startswith("stage train_churn: churn: 0 training and 0 held-out customers")
-    assert "must reach further back than label_days" in str(err.value) and "\n" not in str(err.value)
+    expected = {
+        "train_churn": "churn: 0 training and 0 held-out customers",
+        "train_clv": "clv: 0 customers with a purchase day before the holdout",
+        "train_recommendations": "recommendations: no user with interactions both up to",
+    }
+    for stage, start in expected.items():
+        with pytest.raises(MissingInput) as err:
+            run_stage(stage, ctx)
+        assert str(err.value).startswith(f"stage {stage}: {start}") and "\n" not in str(err.value), str(err.value)

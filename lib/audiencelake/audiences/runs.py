@@ -16,7 +16,7 @@ from audiencelake.audiences.build import MEMBER_COLUMNS, Built, build_audiences
 from audiencelake.audiences.definitions import Definitions
 from audiencelake.audiences.fields import Inputs
 from audiencelake.audiences.loader import definitions_from, load_audiences
-from audiencelake.core.errors import AudiencelakeError, ConfigError
+from audiencelake.core.errors import AudiencelakeError, ConfigError, MissingData
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import IDENTIFIER, Run
 from audiencelake.core.sql import sql_literal
@@ -200,6 +200,9 @@ def activate(lake: Lake, run: Run) -> dict:
             log.info("audiences as of %s: definitions and inputs as run %s built them; its audiences kept", key, kept)
             return {**counts, "kept": 1}
     result = run_audiences(lake, run)
+    if not result.built:  # nothing activated: not recorded, so the next run tries again
+        reasons = "; ".join(f"{name}: {why}" for name, why in result.skipped.items())
+        raise MissingData(f"no audience can be built as of {run.as_of} ({reasons})")
     counts = {
         "audiences": len(result.built),
         "treatment": sum(b.treatment for b in result.built),
@@ -215,13 +218,13 @@ def activated_run(lake: Lake, run: Run) -> str:
     `audiences` stage kept for its date (the date's latest activation).
 
     Raises:
-        AudiencelakeError: neither exists.
+        MissingData: neither exists.
     """
     if recorded(lake, run.run_id) is not None:
         return run.run_id
     kept = recorded_run(lake, STAGE, run.as_of.isoformat())
     if kept is None or recorded(lake, kept) is None:
-        raise AudiencelakeError(f"run '{run.run_id}' built no audiences and ops.stage_inputs names no audience run "
+        raise MissingData(f"run '{run.run_id}' built no audiences and ops.stage_inputs names no audience run "
                                 f"as of {run.as_of}; run `audiencelake audiences` first")  # fmt: skip
     return kept
 

@@ -205,9 +205,11 @@ class Lake:
         Re-running with the same `df` and `condition` leaves the same rows: the idempotent write for batch outputs.
         `merge_schema` adds the columns of `df` the table lacks (tables whose contract has `tag_columns`).
         `fresh`: the caller knows no row can match `condition` yet (a batch id this run has just made), so the rows
-        are appended: the same table, without replaceWhere's search for rows to replace.
+        are appended: the same table, without replaceWhere's search for rows to replace. A table an earlier release
+        created gets the nullable columns its contract has gained first (`add_new_columns`).
         """
         self.ensure(ref)
+        self.add_new_columns(ref)
         options = {"mergeSchema": "true"} if merge_schema else {}
         if fresh:
             self._save(self._writer(df, ref, "append", **options), ref)

@@ -22,7 +22,9 @@ def match_edges(
     empty = t.lake.spark.createDataFrame(
         [], "src string, dst string, source string, first_seen timestamp, last_seen timestamp, match_probability double"
     )
-    if not matching.enabled or (not full and changed_crm.limit(1).count() == 0):
+    if not matching.enabled or not t.lake.exists(t.lake.ref("silver", "crm_profiles")):
+        return empty  # (no CRM: nothing to match, and no restricted table to create)
+    if not full and changed_crm.limit(1).count() == 0:
         return empty
     crm = t.silver("crm_profiles")
     restricted_ref = t.lake.ref(RESTRICTED, "crm_profiles_pii")

@@ -24,6 +24,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.errors import MissingData
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.models import btyd
@@ -37,6 +38,9 @@ from audiencelake.models.tracking import registered_name, training_run
 log = logging.getLogger("audiencelake.models")
 MODEL = "clv"
 SUMMARY = ("frequency", "recency", "T", "repeat_value")
+# A champion logged before Gamma-Gamma was fitted on repeat purchase days (it has no `summary`) is not comparable:
+# its spend parameters mean something else, so any new version replaces it.
+SUMMARY_FORMAT = "repeat-purchase-days"
 PREDICTIONS = "expected_purchases double, probability_alive double, expected_order_value double"
 
 
@@ -45,6 +49,7 @@ class ClvModel(mlflow.pyfunc.PythonModel):
 
     def __init__(self, bgnbd: btyd.BgNbd, gamma_gamma: btyd.GammaGamma) -> None:
         self.bgnbd, self.gamma_gamma = bgnbd, gamma_gamma
+        self.summary = SUMMARY_FORMAT  # what its Gamma-Gamma was fitted on
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         horizon = float((params or {}).get("horizon_days", 90))
@@ -87,6 +92,12 @@ def fit(summary: DataFrame, config: Clv) -> tuple[btyd.BgNbd, btyd.GammaGamma, d
     is fitted on the customers with a repeat transaction of positive mean value (its likelihood needs one; the
     others are counted in `gamma_gamma_excluded`)."""
     freq = summary.groupBy("frequency", "recency", "T").count().toPandas()
+    if freq.empty or float(freq.loc[freq["frequency"] >= 1, "count"].sum()) == 0:
+        customers = int(freq["count"].sum()) if not freq.empty else 0
+        raise MissingData(
+            f"clv: {customers} customers with a purchase day before the holdout and none with a repeat one: BG/NBD and "
+            "Gamma-Gamma need repeat purchases before run date - holdout_days"
+        )
     rounded = F.round(F.col("repeat_value") / config.value_round) * config.value_round
     spend = (
         summary.where((F.col("frequency") >= 1) & (rounded > 0))
@@ -163,9 +174,10 @@ def train(lake: Lake, run: Run, config: Clv) -> Promotion:
         )
 
         def champion_mae(uri: str) -> float:
-            return holdout_check(
-                orders, mlflow.pyfunc.load_model(uri).unwrap_python_model(), calibration_end, run.as_of
-            )[0]
+            champion = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+            if getattr(champion, "summary", None) != SUMMARY_FORMAT:
+                return float("inf")
+            return holdout_check(orders, champion, calibration_end, run.as_of)[0]
 
         promotion = register(lake, MODEL, info.model_uri, "holdout_mae", mae, champion_mae, higher_is_better=False)
     log.info("clv: %s, %s, holdout MAE %.4f", bgnbd, gg, mae)

@@ -97,6 +97,15 @@ class Recommendations(Strict):
     parallelism: int = Field(default=2, ge=1)  # grid points fitted at once
     small_data: RecommendationsSmallData | None = None
 
+    @model_validator(mode="after")
+    def _windows_fit(self) -> Recommendations:
+        if self.history_days <= self.test_days + self.validation_days:
+            raise ValueError(
+                f"history_days ({self.history_days}) must exceed test_days + validation_days "
+                f"({self.test_days} + {self.validation_days}): the grid is fitted on the days before both windows"
+            )
+        return self
+
     def search(self, rows: int) -> tuple[str, Grid]:
         """(tier, grid) of the search for `rows` training interactions: `small_data.grid` below `small_data.below`,
         else `grid`."""

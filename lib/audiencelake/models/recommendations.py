@@ -21,6 +21,7 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from audiencelake.core.errors import MissingData
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.models.config import Recommendations
@@ -107,13 +108,8 @@ def recommend(model: PipelineModel, users: DataFrame, seen: DataFrame | None, k:
     if seen is None:
         raw = als.recommendForUserSubset(known.select("user_idx"), k)
     else:
-        counts = seen.groupBy("user_id").agg(F.count("*").alias("_seen"))
-        needed = F.pow(F.lit(2), F.ceil(F.log2(F.lit(k) + F.coalesce("_seen", F.lit(0))))).cast("int")
-        known = known.join(counts, "user_id", "left").withColumn("_candidates", needed).drop("_seen")
-        groups = sorted(r[0] for r in known.select("_candidates").distinct().collect())
-        parts = [
-            als.recommendForUserSubset(known.where(F.col("_candidates") == n).select("user_idx"), n) for n in groups
-        ]
+        known, groups = with_depth(known, seen, k)
+        parts = [als.recommendForUserSubset(known.where(F.col(DEPTH) == n).select("user_idx"), n) for n in groups]
         raw = reduce(DataFrame.unionByName, parts) if parts else als.recommendForUserSubset(known.select("user_idx"), k)
     # item indexes back to ids: the indexer's labels travel as one broadcast row, so the query plan names a column
     # whatever the catalogue's size (a literal array, as in MLlib's own IndexToString, puts every item id in the plan)
@@ -131,6 +127,18 @@ def recommend(model: PipelineModel, users: DataFrame, seen: DataFrame | None, k:
     if seen is not None:
         recs = recs.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     return top_k(recs, k)
+
+
+DEPTH = "_depth"
+
+
+def with_depth(users: DataFrame, seen: DataFrame, k: int) -> tuple[DataFrame, list[int]]:
+    """`users` with `_depth`: the candidates each needs so that k remain once their `seen` items are left out (k
+    plus their seen items, rounded up to a power of two, so users fall into a few groups), and those groups."""
+    counts = seen.groupBy("user_id").agg(F.count("*").alias("_seen"))
+    depth = F.pow(F.lit(2), F.ceil(F.log2(F.lit(k) + F.coalesce("_seen", F.lit(0))))).cast("int")
+    users = users.join(counts, "user_id", "left").withColumn(DEPTH, depth).drop("_seen")
+    return users, sorted(r[0] for r in users.select(DEPTH).distinct().collect())
 
 
 def top_k(scored: DataFrame, k: int) -> DataFrame:
@@ -152,14 +160,15 @@ def popular(train: DataFrame, users: DataFrame, seen: DataFrame | None, k: int, 
         if keys
         else Window.orderBy(F.desc("score"), "item_id")
     )
-    # the head of the ranking each user needs: k plus the most items any of them has seen (left out after)
-    most_seen = 0
-    if seen is not None:
-        most_seen = seen.join(users.select("user_id"), "user_id").groupBy("user_id").count().agg(F.max("count"))
-        most_seen = most_seen.first()[0] or 0
-    head = ranked.withColumn("pos", F.row_number().over(order)).where(F.col("pos") <= k + most_seen)
-    recs = users.select("user_id", *keys).join(head, keys, "inner") if keys else users.select("user_id").crossJoin(head)
-    recs = recs.select("user_id", "item_id", "score")
+    head = ranked.withColumn("pos", F.row_number().over(order))
+    people = users.select("user_id", *keys)
+    people, groups = with_depth(people, seen, k) if seen is not None else (people.withColumn(DEPTH, F.lit(k)), [k])
+    parts = []
+    for n in groups or [k]:  # each user joins only the head of the ranking they need
+        top = head.where(F.col("pos") <= n)
+        group = people.where(F.col(DEPTH) == n)
+        parts.append(group.join(top, keys, "inner") if keys else group.crossJoin(top))
+    recs = reduce(DataFrame.unionByName, parts).select("user_id", "item_id", "score")
     if seen is not None:
         recs = recs.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     return top_k(recs, k)
@@ -237,6 +246,14 @@ def train(lake: Lake, run: Run, config: Recommendations) -> Promotion:
     start = run.as_of - timedelta(days=config.history_days)
     choosing = evaluation_window(lake, config, start, validation_cut, test_cut)
     testing = evaluation_window(lake, config, start, test_cut, run.as_of)
+    for name, window, cut in (("validation", choosing, validation_cut), ("test", testing, test_cut)):
+        if window.users.limit(1).count() == 0:
+            choosing.release()
+            testing.release()
+            raise MissingData(
+                f"recommendations: no user with interactions both up to {cut} and in the {name} window after it; "
+                "the history needs more than test_days + validation_days of orders or clickstream"
+            )
     tier, search = config.search(testing.train.count())
     grid = list(itertools.product(search.rank, search.reg_param, search.alpha))
     params = {"test_cut": test_cut.isoformat(), "validation_cut": validation_cut.isoformat(), "k": config.k}

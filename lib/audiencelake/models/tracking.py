@@ -64,7 +64,8 @@ _CLIENTS: dict[tuple[str, str], MlflowClient] = {}
 
 
 def configure(settings: Settings) -> None:
-    """Point the process's MLflow at the settings' tracking and registry stores (a no-op when it already does)."""
+    """Point the process's MLflow at the settings' tracking and registry stores (the store is opened once per
+    process; setting the URIs again to the same values changes nothing)."""
     client(settings)
     mlflow.set_tracking_uri(tracking_uri(settings))
     mlflow.set_registry_uri(registry_uri(settings))
@@ -83,7 +84,8 @@ def require(settings: Settings) -> None:
         if actual != wanted:
             raise AudiencelakeError(
                 f"mlflow.{what}: this process's MLflow points at {actual!r}, the lake's settings at {wanted!r}; "
-                "call audiencelake.models.tracking.configure(settings) once where the session is built"
+                "run it as a stage (audiencelake.stages.runner.run_stage configures it) or call "
+                "audiencelake.models.tracking.configure(settings) first"
             )
 
 

@@ -58,10 +58,12 @@ class Computable:
     unavailable: dict[str, str]  # tag -> why
 
 
-def computable(lake: Lake, catalogue: Catalogue) -> Computable:
-    """Which of the catalogue's tags the silver tables that exist can give."""
-    tables = {s.table for s in catalogue.sources.values() if lake.exists(lake.ref("silver", s.table))}
-    available, unavailable = catalogue.available(tables)
+def computable(lake: Lake, catalogue: Catalogue, versions: dict[str, int | None] | None = None) -> Computable:
+    """Which of the catalogue's tags the silver tables that exist can give; with `versions` (table -> Delta version,
+    None when missing: `profile_inputs`), the tables as those versions record them."""
+    if versions is None:
+        versions = {s.table: lake.version(lake.ref("silver", s.table)) for s in catalogue.sources.values()}
+    available, unavailable = catalogue.available({t for t, v in versions.items() if v is not None})
     return Computable(catalogue, available, unavailable)
 
 
@@ -97,9 +99,10 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
     Raises:
         ConfigError: the catalogue is invalid, or a tag's definition cannot give its declared type.
     """
-    tags = computable(lake, catalogue or catalogue_for(lake))
+    catalogue = catalogue or catalogue_for(lake)
     as_of = run.as_of
-    inputs = profile_inputs(lake, tags.catalogue)
+    inputs = profile_inputs(lake, catalogue)
+    tags = computable(lake, catalogue, inputs["silver"])  # the tables the recorded inputs name, at those versions
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
@@ -149,8 +152,9 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     (a bundle's parallel tasks) never write the same table. Within one process they are computed once per date
     and inputs (silver's versions, the catalogue, the library): churn's reference date is also propensity's first
     snapshot, and the two may train at once."""
-    tags = computable(lake, catalogue or catalogue_for(lake))
-    inputs = profile_inputs(lake, tags.catalogue)
+    catalogue = catalogue or catalogue_for(lake)
+    inputs = profile_inputs(lake, catalogue)
+    tags = computable(lake, catalogue, inputs["silver"])
     key = (lake.spark.sparkContext.applicationId, lake.ref("silver", "").location, as_of,
            json.dumps(inputs, sort_keys=True, default=str))  # fmt: skip
     with _KEYS:
