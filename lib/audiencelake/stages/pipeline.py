@@ -10,9 +10,9 @@ from audiencelake.identity.stitch import stitch_identities
 from audiencelake.ingest.layout import optimize_tables
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.quality.tables import validate_tables
-from audiencelake.stages.declaration import LANDING_FILES, SILVER, MissingInput, StageContext, one_of, stage
+from audiencelake.stages.declaration import LANDING_FILES, SILVER, StageContext, one_of, stage
 from audiencelake.synth import WorldSpec, generate_world, recorded_spec
-from audiencelake.tags.profile import build_profile, catalogue_for, computable
+from audiencelake.tags.profile import build_profile
 
 
 def requested_world(options: dict) -> WorldSpec | None:
@@ -103,8 +103,4 @@ def profile(ctx: StageContext) -> dict:
     """Compute every tag of conf/tags.yaml as of the run date into gold.user_profile, user_tags and tag_catalog.
 
     Tags whose sources' tables do not exist are unavailable: null columns, with why in gold.tag_catalog."""
-    tags = computable(ctx.lake, catalogue_for(ctx.lake))
-    if not tags.available.tags:
-        first = next(iter(tags.unavailable.items()))
-        raise MissingInput(f"no tag of {tags.catalogue.file} can be computed (as {first[0]}: {first[1]})")
-    return asdict(build_profile(ctx.lake, ctx.run, tags.catalogue))
+    return asdict(build_profile(ctx.lake, ctx.run))

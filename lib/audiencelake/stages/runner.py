@@ -29,9 +29,9 @@ SKIPPED = "skipped"  # the count a skipped stage reports: why
 def missing_input(stage: Stage, ctx: StageContext, stages: dict[str, Stage] = STAGES) -> str | None:
     """Why `stage` cannot run (the first of its `reads` that does not exist, and the stage that writes it), or None."""
     for resource in stage.reads:
-        if not any(_exists(ctx, r) for r in alternatives(resource)):
+        names = alternatives(resource)
+        if not any(_exists(ctx, r) for r in names):
             made_by = writer(resource, stages)
-            names = alternatives(resource)
             what = f"none of {', '.join(names)} exists" if len(names) > 1 else f"{resource} does not exist"
             return what + (f" (written by stage {made_by})" if made_by else "")
     return None

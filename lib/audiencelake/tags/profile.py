@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audiencelake.core.contracts import contract
+from audiencelake.core.errors import MissingData
 from audiencelake.core.lake import WORK, Lake, check_schema
 from audiencelake.core.progress import Steps
 from audiencelake.core.runs import Run
@@ -58,12 +59,17 @@ class Computable:
     unavailable: dict[str, str]  # tag -> why
 
 
-def computable(lake: Lake, catalogue: Catalogue, versions: dict[str, int | None] | None = None) -> Computable:
-    """Which of the catalogue's tags the silver tables that exist can give; with `versions` (table -> Delta version,
-    None when missing: `profile_inputs`), the tables as those versions record them."""
-    if versions is None:
-        versions = {s.table: lake.version(lake.ref("silver", s.table)) for s in catalogue.sources.values()}
+def computable(catalogue: Catalogue, versions: dict[str, int | None]) -> Computable:
+    """Which of the catalogue's tags the silver tables can give, as `versions` (table -> Delta version, None when
+    missing: `profile_inputs`) record them.
+
+    Raises:
+        MissingData: none can (the stage is skipped with this line).
+    """
     available, unavailable = catalogue.available({t for t, v in versions.items() if v is not None})
+    if not available.tags:
+        first = next(iter(unavailable.items()))
+        raise MissingData(f"no tag of {catalogue.file} can be computed (as {first[0]}: {first[1]})")
     return Computable(catalogue, available, unavailable)
 
 
@@ -98,11 +104,12 @@ def build_profile(lake: Lake, run: Run, catalogue: Catalogue | None = None) -> P
 
     Raises:
         ConfigError: the catalogue is invalid, or a tag's definition cannot give its declared type.
+        MissingData: no tag can be computed from the silver tables there are.
     """
     catalogue = catalogue or catalogue_for(lake)
     as_of = run.as_of
     inputs = profile_inputs(lake, catalogue)
-    tags = computable(lake, catalogue, inputs["silver"])  # the tables the recorded inputs name, at those versions
+    tags = computable(catalogue, inputs["silver"])  # the tables the recorded inputs name, at those versions
     if (counts := unchanged(lake, STAGE, as_of.isoformat(), {**inputs, "gold": _gold_versions(lake)})) is not None:
         log.info("profile as of %s: its silver tables, catalogue and gold tables are as it left them; kept", as_of)
         return ProfileResult(**counts)
@@ -154,7 +161,7 @@ def compute_profile(lake: Lake, as_of: date, catalogue: Catalogue | None = None)
     snapshot, and the two may train at once."""
     catalogue = catalogue or catalogue_for(lake)
     inputs = profile_inputs(lake, catalogue)
-    tags = computable(lake, catalogue, inputs["silver"])
+    tags = computable(catalogue, inputs["silver"])
     key = (lake.spark.sparkContext.applicationId, lake.ref("silver", "").location, as_of,
            json.dumps(inputs, sort_keys=True, default=str))  # fmt: skip
     with _KEYS:
