@@ -103,3 +103,22 @@ def test_empty_reader_option_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"sources.orders.options: no value for \['nullValue'\]"):
         load_settings("local", conf_dir=conf, environ={})
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ("{quantity: 'abs(Quantity'}", r"columns.quantity: not a valid SQL expression"),
+        ("{quantity: 'frobnicate(Quantity)'}", r"columns.quantity: unknown function 'frobnicate'"),
+        ("{qty: 'abs(Quantity)'}", r"columns.qty: not an input column of contract 'orders'"),
+        ("{order_id: Invoice}", r"columns.order_id: also the target of a mapping"),
+    ],
+)
+def test_a_computed_column_is_checked_on_load(tmp_path: Path, columns: str, reason: str) -> None:
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text(
+        f"sources:\n  orders: {{path: x, format: csv, table: orders, mapping: {{OrderNo: order_id}}, columns: {columns}}}\n"
+    )
+    with pytest.raises(ConfigError, match=reason) as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert (err.value.file, err.value.key) == (str(conf / "sources.yaml"), "sources.orders")

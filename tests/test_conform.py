@@ -4,6 +4,7 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
+from audiencelake.core.config import SourceSettings
 from audiencelake.core.pii import with_salt
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
@@ -74,3 +75,47 @@ def test_timestamps_without_a_pattern_use_the_source_zone_unless_they_carry_an_o
                          {"order_id": "C", "ts": "2026-07-01T08:00:00Z", "price": "1"}])  # fmt: skip
     got = {r["order_id"]: r["ts"] for r in conform(df, c, src).collect()}
     assert got == {"A": datetime(2026, 7, 1, 0, 0), "B": datetime(2026, 7, 1, 6, 0), "C": datetime(2026, 7, 1, 8, 0)}
+
+
+RETAIL = {  # an order log as shops export it: no line number, no line type, refunds as C-invoices of negative quantity
+    "columns": {
+        "order_id": "Invoice",
+        "line_no": "row_number() OVER (PARTITION BY Invoice ORDER BY _raw)",
+        "line_type": "CASE WHEN Invoice LIKE 'C%' THEN 'refund' ELSE 'purchase' END",
+        "quantity": "abs(Quantity)",
+        "discount": 0,
+    },
+    "mapping": {"StockCode": "item_id", "InvoiceDate": "order_ts", "Price": "unit_price", "Customer ID": "customer_id"},
+}
+
+
+def test_computed_columns_make_contract_rows_of_an_order_log(spark) -> None:
+    from audiencelake.core.contracts import contract
+
+    src = SourceSettings.model_validate({"path": "x", "format": "csv", "table": "orders", **RETAIL})
+    lines = [
+        {"Invoice": "489434", "StockCode": "85048", "Quantity": "12", "InvoiceDate": "2009-12-01 07:45:00",
+         "Price": "6.95", "Customer ID": "13085"},
+        {"Invoice": "489434", "StockCode": "79323P", "Quantity": "12", "InvoiceDate": "2009-12-01 07:45:00",
+         "Price": "6.75", "Customer ID": "13085"},
+        {"Invoice": "C489449", "StockCode": "22087", "Quantity": "-12", "InvoiceDate": "2009-12-01 10:33:00",
+         "Price": "2.95", "Customer ID": "16321"},
+        {"Invoice": "489435", "StockCode": "22350", "Quantity": "twelve", "InvoiceDate": "2009-12-01 07:46:00",
+         "Price": "2.55", "Customer ID": "13085"},
+    ]  # fmt: skip
+    before = spark.conf.get("spark.sql.ansi.enabled")
+    runs = [
+        {(r["order_id"], r["line_no"]): r for r in conform(_bronze(spark, order), contract("orders"), src).collect()}
+        for order in (lines, lines[::-1])
+    ]
+    assert spark.conf.get("spark.sql.ansi.enabled") == before
+    assert {k: (r["item_id"], r["_reason"]) for k, r in runs[0].items()} == {
+        k: (r["item_id"], r["_reason"]) for k, r in runs[1].items()
+    }  # the same lines get the same keys whatever order they are read in
+    got = runs[0]
+    assert sorted(k for k in got if k[0] == "489434") == [("489434", 1), ("489434", 2)]
+    refund = got[("C489449", 1)]
+    assert (refund["line_type"], refund["quantity"], refund["discount"]) == ("refund", 12, Decimal("0.00"))
+    assert got[("489434", 1)]["line_type"] == "purchase"
+    bad = got[("489435", 1)]  # text where a number belongs: that row is quarantined, the batch goes on
+    assert (bad["_reason"], bad["_rule"]) == ("missing_required", "quantity")

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from audiencelake.core.contracts import contract
 from audiencelake.core.declarative import Strict, config_error, read_yaml_mapping
-from audiencelake.core.errors import ConfigError
+from audiencelake.core.errors import ConfigError, ContractError
+from audiencelake.core.expressions import ExpressionError, parse
 from audiencelake.core.resources import project_root, resource_dir
 
 ENV_PREFIX = "AUDIENCELAKE__"
@@ -133,8 +135,35 @@ class SourceSettings(Strict):
     table: str
     options: StringMap = Field(default_factory=dict)
     mapping: dict[str, str] = Field(default_factory=dict, description="file column -> contract column")
+    columns: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="contract column -> Spark SQL over the file's columns (a window function too), or a constant",
+    )
     timestamp_formats: dict[str, str] = Field(default_factory=dict, description="contract column -> Spark pattern")
     time_zone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _columns_parse(self) -> SourceSettings:
+        """Each computed column parses as one expression, is a column of the table's contract (when it has one)
+        and is not also the target of a rename."""
+        renamed = set(self.mapping.values())
+        try:
+            known = {col.name for col in contract(self.table).columns}
+        except ContractError:
+            known = None  # an unknown table is reported where the source is used
+        for name, value in self.columns.items():
+            if known is not None and name not in known:
+                raise ValueError(
+                    f"columns.{name}: not an input column of contract '{self.table}'; known: {sorted(known)}"
+                )
+            if name in renamed:
+                raise ValueError(f"columns.{name}: also the target of a mapping; give it one way")
+            if isinstance(value, str):
+                try:
+                    parse(value, windows=True)
+                except ExpressionError as exc:
+                    raise ValueError(f"columns.{name}: {exc}") from None
+        return self
 
 
 class Settings(Strict):

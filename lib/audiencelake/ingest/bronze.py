@@ -19,11 +19,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.core.config import SourceSettings
-from audiencelake.core.contracts import Contract, contract
+from audiencelake.core.contracts import contract
 from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
 from audiencelake.ingest.landing import LandingFile, canonical_path_col, list_files
+from audiencelake.ingest.mapping import source_columns
 
 # Why a record cannot be used at all (bronze `_error`, the quarantine's reason at stage `bronze`)
 MALFORMED = "malformed_record"  # not a JSON object, or a CSV row with the wrong number of fields
@@ -62,12 +63,6 @@ class BronzeBatch:
     def release(self) -> None:
         if self.rows is not None:
             self.rows.unpersist()
-
-
-def file_columns(c: Contract, src: SourceSettings) -> dict[str, str]:
-    """Contract column -> the column name in the source's files (through the source's mapping)."""
-    inverse = {target: file_col for file_col, target in src.mapping.items()}
-    return {col.name: inverse.get(col.name, col.name) for col in c.columns}
 
 
 def json_records(lines: DataFrame) -> DataFrame:
@@ -132,7 +127,7 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
 
 def _warn_drift(src: SourceSettings, path: str, header: list[str]) -> None:
     """Log the columns a CSV header adds to (kept in bronze `_raw` only) or lacks from the source's contract."""
-    expected = set(file_columns(contract(src.table), src).values())
+    expected = set(source_columns(contract(src.table), src).file_columns)
     if extra := [h for h in header if h not in expected]:
         log.warning("%s: columns %s are not in contract '%s' (kept in bronze only)", path, extra, src.table)
     if missing := sorted(expected - set(header)):

@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import Column as ContractColumn
 from audiencelake.core.contracts import Contract, spark_type
-from audiencelake.ingest.bronze import file_columns
+from audiencelake.ingest.mapping import PARSED, lenient_casts, source_columns
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -44,6 +44,9 @@ def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column
         return F.when(word.isin(*TRUE_WORDS), True).when(word.isin(*FALSE_WORDS), False).otherwise(F.lit(None))
     if col.type == "string":
         return raw
+    if col.type in ("int", "long"):  # a whole number written with a fraction ('12.0', as spreadsheets and SQL give)
+        number = raw.try_cast("decimal(38,9)")
+        return F.when(number == F.floor(number), number.try_cast(spark_type(col.type)))
     return raw.try_cast(spark_type(col.type))
 
 
@@ -56,17 +59,17 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     Args:
         df: bronze rows (`_raw`, `_error` and lineage).
         c: the target table's contract.
-        src: the source settings (column mapping, timestamp formats, time zone).
+        src: the source settings (renamed and computed columns, timestamp formats, time zone).
     """
-    names = file_columns(c, src)
-    raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in dict.fromkeys(names.values())])
+    given = source_columns(c, src)
+    raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in given.file_columns])
     raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
     unread = F.col("_error").isNotNull()  # rejected at bronze: not parsed again (it may be a 50 MB line)
-    parsed = df.withColumn("_parsed", F.when(~unread, F.from_json("_raw", raw_schema))).select(
-        *[F.col(f"`{name}`") for name in df.columns],
-        *[F.nullif(F.trim(F.col("_parsed").getField(names[col.name])), F.lit("")).alias(raw[col.name])
-          for col in c.columns],
-    )  # fmt: skip
+    with lenient_casts(df.sparkSession, needed=bool(given.computed)):
+        parsed = df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema))).select(
+            *[F.col(f"`{name}`") for name in df.columns],
+            *[F.nullif(F.trim(given.value(col.name)), F.lit("")).alias(raw[col.name]) for col in c.columns],
+        )
     typed = parsed.select(
         "*",
         *[typed_value(F.col(raw[col.name]), col, src).cast(spark_type(col.type)).alias(col.name) for col in c.columns],

@@ -10,8 +10,8 @@ from pydantic import Field, model_validator
 
 from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
 from audiencelake.core.errors import ConfigError
+from audiencelake.core.expressions import ExpressionError, parse
 from audiencelake.core.resources import resource_dir
-from audiencelake.tags.expressions import ExpressionError, parse
 from audiencelake.tags.loader import load_catalogue
 
 

@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from audiencelake.core.declarative import Strict
 from audiencelake.core.errors import ConfigError
-from audiencelake.tags.expressions import Parsed, parse
+from audiencelake.core.expressions import Parsed, parse
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 Kind = Literal["attribute", "aggregate", "rfm", "preference", "price", "engagement", "lifecycle", "derived"]

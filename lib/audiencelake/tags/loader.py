@@ -10,9 +10,9 @@ from pathlib import Path
 from audiencelake.core.contracts import contract
 from audiencelake.core.declarative import read_yaml, validate
 from audiencelake.core.errors import ConfigError, ContractError
+from audiencelake.core.expressions import ExpressionError, Parsed, parse
 from audiencelake.core.resources import resource_dir
 from audiencelake.tags.definitions import NAME, NUMERIC_TYPES, Catalogue, Tag, TagSource, dependencies
-from audiencelake.tags.expressions import ExpressionError, Parsed, parse
 
 NEEDS_COLUMN = {"sum", "avg", "min", "max", "count_distinct", "last", "mode", "top"}
 _SOURCE_FIELDS = {

@@ -1,5 +1,6 @@
-"""SQL expressions in tag definitions: parsed with sqlglot (Spark dialect) to validate them without Spark, to find
-the columns and tags they refer to, and to bind `:name` parameters to literals."""
+"""SQL expressions in the declarative files (tag definitions, model settings, a source's computed columns): parsed
+with sqlglot (Spark dialect) to validate them without Spark, to find the columns and tags they refer to, and to bind
+`:name` parameters to literals."""
 
 from __future__ import annotations
 
