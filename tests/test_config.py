@@ -122,3 +122,35 @@ def test_a_computed_column_is_checked_on_load(tmp_path: Path, columns: str, reas
     with pytest.raises(ConfigError, match=reason) as err:
         load_settings("local", conf_dir=conf, environ={})
     assert (err.value.file, err.value.key) == (str(conf / "sources.yaml"), "sources.orders")
+
+
+def test_business_thresholds_are_settings_per_environment_then_source(tmp_path: Path) -> None:
+    from datetime import date
+
+    from audiencelake.report.dictionary import table_doc
+
+    conf = _conf(tmp_path, BASE + "quality: {params: {orders: {max_quantity: 5000, max_unit_price: 999}}}\n")
+    (conf / "sources.yaml").write_text(
+        "sources:\n  shop: {path: x, format: csv, table: orders, params: {max_quantity: 100000}}\n"
+    )
+    settings = load_settings("local", ["sources.shop.params.earliest_order_date=1997-01-01"], conf_dir=conf, environ={})
+    bounds = {
+        e.name: (e.kwargs.get("min_value"), e.kwargs.get("max_value")) for e in settings.contract("orders").expectations
+    }
+    assert bounds["quantity_plausible"] == (1, 100000)  # the source's value over the environment's
+    assert bounds["price_not_negative"] == (0, 999)
+    assert bounds["order_not_in_future"] == (date(1997, 1, 1), "{as_of}")  # the run sets as_of
+    assert "| max_quantity | 1000 | 100000 |" in table_doc(settings.contract("orders"), settings)
+    default = {
+        e.name: e.kwargs.get("max_value") for e in load_settings("local", environ={}).contract("orders").expectations
+    }
+    assert default["quantity_plausible"] == 1000
+
+    (conf / "sources.yaml").write_text(
+        "sources:\n  shop: {path: x, format: csv, table: orders, params: {max_qty: 1}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"params: \['max_qty'\] are not parameters of contract 'orders'") as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert (err.value.file, err.value.key) == (str(conf / "sources.yaml"), "sources.shop")
+    with pytest.raises(ConfigError, match=r"quality: params.crm_profiles: \['max_quantity'\] are not") as err:
+        load_settings("local", ["quality.params.crm_profiles.max_quantity=3"], conf_dir=conf, environ={})

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from audiencelake.cli.main import main
+from audiencelake.core.config import load_settings
 from audiencelake.core.contracts import contracts
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake
@@ -79,13 +80,13 @@ def test_every_stage_has_a_job_script() -> None:
 
 
 def test_committed_data_dictionary_is_current() -> None:
-    assert (ROOT / "docs" / "data_dictionary.md").read_text() == data_dictionary()
+    assert (ROOT / "docs" / "data_dictionary.md").read_text() == data_dictionary(load_settings("local", environ={}))
 
 
 def test_cli_writes_docs_and_reports_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dd.md"
     main(["contracts", "docs", "--out", str(out)])
-    assert out.read_text() == data_dictionary()
+    assert out.read_text() == data_dictionary(load_settings("local", environ={}))
     with pytest.raises(SystemExit) as exit_info:
         main(["ingest", "--env", "local", "--set", "spark.mastr=local[1]"])
     assert exit_info.value.code == 2

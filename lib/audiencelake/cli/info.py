@@ -29,12 +29,14 @@ def summary(env: Env = "local", sets: Sets = None) -> None:
 @contracts_app.command("docs")
 def contracts_docs(
     out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data_dictionary.md"),
+    env: Env = "local",
+    sets: Sets = None,
 ) -> None:
-    """Write the data dictionary (Markdown) from the contracts."""
+    """Write the data dictionary (Markdown) from the contracts, with the environment's business thresholds."""
     from audiencelake.report.dictionary import data_dictionary
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(data_dictionary())
+    out.write_text(data_dictionary(load_settings(env, sets or [])))
     typer.echo(f"wrote {out}")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from audiencelake.core.contracts import contract
+from audiencelake.core.contracts import Contract, Threshold, contract
 from audiencelake.core.declarative import Strict, config_error, read_yaml_mapping
 from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.expressions import ExpressionError, parse
@@ -84,6 +84,24 @@ class PiiSettings(Strict):
 
 class QualitySettings(Strict):
     sample_size: int = Field(default=10, ge=0, le=1000)
+    params: dict[str, dict[str, Threshold]] = Field(
+        default_factory=dict, description="table -> contract parameter -> value, for this environment"
+    )
+
+    @model_validator(mode="after")
+    def _params_known(self) -> QualitySettings:
+        for table, values in self.params.items():
+            try:
+                _check_params(contract(table), values, f"params.{table}")
+            except ContractError as exc:
+                raise ValueError(f"params.{table}: {exc}") from None
+        return self
+
+
+def _check_params(c: Contract, values: dict[str, Threshold], where: str) -> None:
+    """Raise ValueError when `values` names a parameter `c` does not have."""
+    if unknown := sorted(set(values) - set(c.params)):
+        raise ValueError(f"{where}: {unknown} are not parameters of contract '{c.table}'; known: {sorted(c.params)}")
 
 
 class IdentitySettings(Strict):
@@ -141,16 +159,22 @@ class SourceSettings(Strict):
     )
     timestamp_formats: dict[str, str] = Field(default_factory=dict, description="contract column -> Spark pattern")
     time_zone: str = "UTC"
+    params: dict[str, Threshold] = Field(
+        default_factory=dict, description="contract parameter -> value for this source's rows (over quality.params)"
+    )
 
     @model_validator(mode="after")
     def _columns_parse(self) -> SourceSettings:
         """Each computed column parses as one expression, is a column of the table's contract (when it has one)
-        and is not also the target of a rename."""
+        and is not also the target of a rename; each parameter is one the contract has."""
         renamed = set(self.mapping.values())
         try:
-            known = {col.name for col in contract(self.table).columns}
+            c = contract(self.table)
         except ContractError:
-            known = None  # an unknown table is reported where the source is used
+            c = None  # an unknown table is reported where the source is used
+        known = None if c is None else {col.name for col in c.columns}
+        if c is not None:
+            _check_params(c, self.params, "params")
         for name, value in self.columns.items():
             if known is not None and name not in known:
                 raise ValueError(
@@ -207,6 +231,19 @@ class Settings(Strict):
     def source_path(self, source: str) -> str:
         """The glob of a source's landing files, with `{landing}` expanded."""
         return self.sources[source].path.replace("{landing}", self.landing_root)
+
+    def thresholds(self, table: str) -> dict[str, Threshold]:
+        """The contract parameters of `table` these settings set: `quality.params.<table>`, over them the `params`
+        of the source that feeds the table (the others keep their contract defaults)."""
+        values = dict(self.quality.params.get(table, {}))
+        for src in self.sources.values():
+            if src.table == table:
+                values.update(src.params)
+        return values
+
+    def contract(self, table: str) -> Contract:
+        """The contract of `table` with the business thresholds in force (`thresholds`)."""
+        return contract(table).with_params(self.thresholds(table))
 
     def pii_salt(self) -> str:
         """The salt for PII hashing.

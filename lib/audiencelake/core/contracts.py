@@ -7,6 +7,7 @@ Spark StructTypes, Great Expectations suites (`audiencelake.quality.suites`), ro
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -98,6 +99,25 @@ class Expectation(Strict):
         return names + list(self.kwargs.get("column_list", []))
 
 
+Threshold = date | int | float | str | None
+_PARAM = re.compile(r"^\{([a-z][a-z0-9_]*)\}$")  # a kwarg that is a parameter: "{max_quantity}"
+RUN_PARAMS = ("as_of",)  # parameters each run sets: the run date
+
+
+def param_name(value: object) -> str | None:
+    """The parameter a kwarg's value reads (`"{max_quantity}"` -> `max_quantity`), or None."""
+    found = _PARAM.match(value) if isinstance(value, str) else None
+    return found[1] if found else None
+
+
+class Param(Strict):
+    """A business threshold an expectation reads (`"{name}"` as a kwarg's whole value), with its default; settings
+    set it per environment (`quality.params.<table>.<name>`) or per source (`sources.<source>.params.<name>`)."""
+
+    default: Threshold
+    description: str
+
+
 class Sessions(Strict):
     """How an event table's rows group into sessions, kept at ingest (`ingest/sessions.py`): a visitor's (`by`)
     session starts at their first event or at one more than `gap_minutes` after their previous event (by `time`,
@@ -130,6 +150,7 @@ class Contract(Strict):
     derived: list[Column] = Field(default_factory=list)
     sessions: Sessions | None = None
     expectations: list[Expectation] = Field(default_factory=list)
+    params: dict[str, Param] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_references(self) -> Contract:
@@ -166,7 +187,30 @@ class Contract(Strict):
                     raise ValueError(f"{where}: unknown column '{col}'")
                 if col in {c.name for c in self.pii_columns}:
                     raise ValueError(f"{where}: column '{col}' is PII; validate its hash instead")
+            for key, value in exp.kwargs.items():
+                name = param_name(value)
+                if name and name not in self.params and name not in RUN_PARAMS:
+                    raise ValueError(f"{where}: kwargs.{key} reads parameter '{name}', which `params` lacks")
         return self
+
+    def with_params(self, values: dict[str, Threshold]) -> Contract:
+        """This contract with each parameter's value in force (`values`, else its default) in its expectations'
+        kwargs; `{as_of}` stays for the run to set.
+
+        Raises:
+            ContractError: `values` names a parameter the contract does not have.
+        """
+        if unknown := sorted(set(values) - set(self.params)):
+            raise ContractError(f"contract '{self.table}': unknown parameters {unknown}; known: {sorted(self.params)}")
+        force = {name: values.get(name, p.default) for name, p in self.params.items()}
+
+        def resolved(value: object) -> object:
+            return force.get(param_name(value) or "", value)
+
+        expectations = [
+            e.model_copy(update={"kwargs": {k: resolved(v) for k, v in e.kwargs.items()}}) for e in self.expectations
+        ]
+        return self.model_copy(update={"expectations": expectations})
 
     def _check_sessions(self, names: list[str]) -> None:
         s = self.sessions

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from audiencelake.core.contracts import RULE_FAILURES, Contract, contract, spark_type
+from audiencelake.core.contracts import RULE_FAILURES, Contract, spark_type
 from audiencelake.core.lake import RESTRICTED, Lake, check_schema
 from audiencelake.core.pii import SALT, salted_hash, with_salt
 from audiencelake.core.runs import Run
@@ -80,7 +80,7 @@ def process_batch(
     is fresh: its id is new, so no table holds its rows yet and its outputs are appended, not replaced."""
     settings = lake.settings
     src = settings.sources[source]
-    c = contract(src.table)
+    c = settings.contract(src.table)  # the business thresholds in force
     salt = settings.pii_salt()
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     lake.ensure(silver_ref)
