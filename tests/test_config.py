@@ -154,3 +154,21 @@ def test_business_thresholds_are_settings_per_environment_then_source(tmp_path: 
     assert (err.value.file, err.value.key) == (str(conf / "sources.yaml"), "sources.shop")
     with pytest.raises(ConfigError, match=r"quality: params.crm_profiles: \['max_quantity'\] are not") as err:
         load_settings("local", ["quality.params.crm_profiles.max_quantity=3"], conf_dir=conf, environ={})
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        ("format: text, separator: ' '", r"names: a text source declares its column names"),
+        ("format: text, names: [a, b]", r"either `separator` \(a regular expression\) or `widths`"),
+        ("format: text, names: [a, b], widths: [3]", r"widths: 1 widths for 2 names"),
+        ("format: text, names: [a, b], separator: '(['", r"separator: not a regular expression"),
+        ("format: csv, names: [a, a]", r"names: \['a'\] repeat"),
+        ("format: json, widths: [1]", r"separator and widths are for format text, not json"),
+    ],
+)
+def test_a_file_shape_is_checked_on_load(tmp_path: Path, shape: str, reason: str) -> None:
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text(f"sources:\n  orders: {{path: x, table: orders, {shape}}}\n")
+    with pytest.raises(ConfigError, match=reason):
+        load_settings("local", conf_dir=conf, environ={})

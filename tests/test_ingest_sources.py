@@ -133,3 +133,38 @@ def test_batches_over_time_latest_version_wins_and_reruns_are_no_ops(spark, tmp_
     assert lake.read(lake.ref("bronze", "crm_profiles")).count() == bronze_rows
     ledger = lake.read(lake.ref("ops", "ingest_files")).where(F.col("batch_id") == second.batch_id)
     assert [r["file"].rsplit("/", 1)[1] for r in ledger.collect()] == ["crm_2.csv"]
+
+
+def test_text_and_headerless_files_are_read_by_declared_names(spark, tmp_path: Path) -> None:
+    """Whitespace-separated text (the CDNOW log's shape: leading blanks, CRLF), fixed-width text and a CSV without a
+    header: each line's fields by the declared names; a line with a field too many or too few is malformed, its text
+    kept; a header line that repeats the names, and blank lines, are skipped."""
+    from audiencelake.ingest.bronze import read_raw
+
+    spaced = tmp_path / "cdnow.txt"
+    spaced.write_bytes(b"\xef\xbb\xbfcustomer sample day cds dollars\r\n 00004 0001 19970101  2   29.33\r\n\r\n"
+                       b" 00004 0001 19970118  2\r\n 00005 0002 19970802  1   14.96 x\r\n")  # fmt: skip
+    fixed = tmp_path / "orders.dat"
+    fixed.write_text("A1  2026-01-0112\nB22 2026-01-02 7\nC3  2026-01-03123456\n")
+    bare = tmp_path / "orders.csv"
+    bare.write_text('1,"x, y",3\n2,z,4\n')
+    shapes = [
+        ({"format": "text", "names": ["customer", "sample", "day", "cds", "dollars"], "separator": r"\s+"}, spaced),
+        ({"format": "text", "names": ["id", "day", "q"], "widths": [4, 10, 2]}, fixed),
+        ({"format": "csv", "names": ["a", "b", "c"]}, bare),
+    ]
+    got = []
+    for shape, path in shapes:
+        src = SourceSettings.model_validate({"path": "x", "table": "orders", **shape})
+        got.append([(r["_raw"], r["_error"]) for r in read_raw(spark, src, [str(path)]).orderBy("_raw").collect()])
+    assert got[0] == [
+        (" 00004 0001 19970118  2", "malformed_record"),
+        (" 00005 0002 19970802  1   14.96 x", "malformed_record"),
+        ('{"customer":"00004","sample":"0001","day":"19970101","cds":"2","dollars":"29.33"}', None),
+    ]
+    assert got[1] == [
+        ("C3  2026-01-03123456", "malformed_record"),
+        ('{"id":"A1","day":"2026-01-01","q":"12"}', None),
+        ('{"id":"B22","day":"2026-01-02","q":"7"}', None),
+    ]
+    assert got[2] == [('{"a":"1","b":"x, y","c":"3"}', None), ('{"a":"2","b":"z","c":"4"}', None)]

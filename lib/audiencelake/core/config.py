@@ -8,6 +8,7 @@ and the reason.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -149,9 +150,16 @@ class SourceSettings(Strict):
     """One landing source: where its files are, how to read them, and how their columns map onto the contract."""
 
     path: str
-    format: Literal["json", "csv", "parquet"]
+    format: Literal["json", "csv", "parquet", "text"]
     table: str
     options: StringMap = Field(default_factory=dict)
+    names: list[str] | None = Field(
+        default=None, description="the columns of a file without a header (csv, text), in order"
+    )
+    separator: str | None = Field(default=None, description="text: a regular expression between fields, e.g. \\s+")
+    widths: list[Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, description="text: the width of each fixed-width column, in characters"
+    )
     mapping: dict[str, str] = Field(default_factory=dict, description="file column -> contract column")
     columns: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
@@ -162,6 +170,29 @@ class SourceSettings(Strict):
     params: dict[str, Threshold] = Field(
         default_factory=dict, description="contract parameter -> value for this source's rows (over quality.params)"
     )
+
+    @model_validator(mode="after")
+    def _shape(self) -> SourceSettings:
+        """A text source declares its column names and exactly one of a separator or column widths."""
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError(f"names: {sorted({n for n in self.names if self.names.count(n) > 1})} repeat")
+        if self.format == "text":
+            if not self.names:
+                raise ValueError("names: a text source declares its column names")
+            if (self.separator is None) == (self.widths is None):
+                raise ValueError("a text source gives either `separator` (a regular expression) or `widths`")
+            if self.widths is not None and len(self.widths) != len(self.names):
+                raise ValueError(f"widths: {len(self.widths)} widths for {len(self.names)} names")
+            if self.separator is not None:
+                try:
+                    re.compile(self.separator)
+                except re.error as exc:
+                    raise ValueError(f"separator: not a regular expression ({exc}): {self.separator!r}") from None
+        elif self.separator is not None or self.widths is not None:
+            raise ValueError(f"separator and widths are for format text, not {self.format}")
+        elif self.names is not None and self.format != "csv":
+            raise ValueError(f"names: for csv and text files without a header, not {self.format}")
+        return self
 
     @model_validator(mode="after")
     def _columns_parse(self) -> SourceSettings:

@@ -89,6 +89,8 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     the source's options say otherwise (`CSV_DEFAULTS`: a quoted field may hold line breaks and doubled quotes);
     fields are read as strings by the header's names and kept as a JSON object; a row with the wrong number of
     fields is malformed.
+    A CSV file without a header is read by the source's `names`. Text (`text_records`): each line split by the
+    source's `separator` or `widths` into its `names`.
     Either way a record with bytes that are not UTF-8 is `invalid_encoding` (`record_error`). A CSV header naming
     columns the source does not map, or lacking some it does, is logged with the file (schema drift).
 
@@ -97,9 +99,11 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     """
     if src.format == "json":
         return json_records(spark.read.options(**src.options).text(paths))
+    if src.format == "text":
+        return text_records(spark.read.options(**src.options).text(paths), src)
     if src.format == "csv":
-        options = {**CSV_DEFAULTS, **src.options}
-        header = spark.read.options(**options).csv(paths[0]).columns
+        options = {**CSV_DEFAULTS, **src.options, **({"header": "false"} if src.names else {})}
+        header = src.names or spark.read.options(**options).csv(paths[0]).columns
         _warn_drift(src, paths[0], header)
         schema = T.StructType(
             [T.StructField(h, T.StringType()) for h in header] + [T.StructField("_corrupt", T.StringType())]
@@ -123,6 +127,34 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias("_raw"),
         F.lit(None).cast("string").alias("_error"),
     )
+
+
+def text_records(lines: DataFrame, src: SourceSettings) -> DataFrame:
+    """Text lines -> (_file, _raw, _error): each line's fields, split by the source's `separator` (a regular
+    expression; spaces around the line are dropped first) or cut by its `widths`, named by its `names` and kept as a
+    JSON object. A line with another number of fields, or longer than the widths, is malformed (its text is kept);
+    blank lines and a line that repeats the names (a header) are skipped."""
+    names = src.names or []
+    line = F.regexp_replace("value", "^\ufeff", "")
+    if src.widths:
+        starts = [sum(src.widths[:i]) + 1 for i in range(len(src.widths))]
+        fields = F.array(*[F.trim(F.substring(line, s, w)) for s, w in zip(starts, src.widths, strict=True)])
+        malformed = (F.length(F.rtrim(line)) > sum(src.widths)) | (F.length(line) < starts[-1])
+    else:
+        fields = F.split(F.trim(line), src.separator or "")
+        malformed = F.size(fields) != len(names)
+    record = F.to_json(F.struct(*[fields[i].alias(n) for i, n in enumerate(names)]))
+    out = (
+        lines.where(F.trim(line) != "")
+        .select(
+            canonical_path_col(F.col("_metadata.file_path")).alias("_file"),
+            F.when(malformed, line).otherwise(record).alias("_raw"),
+            malformed.alias("_malformed"),
+            (fields == F.array(*[F.lit(n) for n in names])).alias("_header"),
+        )
+        .where(~F.col("_header"))
+    )
+    return out.select("_file", "_raw", record_error(F.col("_raw"), F.col("_malformed")).alias("_error"))
 
 
 def _warn_drift(src: SourceSettings, path: str, header: list[str]) -> None:
