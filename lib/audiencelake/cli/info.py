@@ -14,6 +14,7 @@ from audiencelake.core.lake import Lake
 
 contracts_app = typer.Typer(no_args_is_help=True, help="Data contracts under schemas/.")
 tags_app = typer.Typer(no_args_is_help=True, help="The tag catalogue (conf/tags.yaml) and its coverage.")
+sources_app = typer.Typer(no_args_is_help=True, help="Landing sources (conf/sources.yaml).")
 models_app = typer.Typer(
     no_args_is_help=True, help="The MLflow model registry (train_<model> and score_<model> are stages)."
 )
@@ -38,6 +39,23 @@ def contracts_docs(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(data_dictionary(load_settings(env, sets or [])))
     typer.echo(f"wrote {out}")
+
+
+@sources_app.command("check")
+def sources_check(
+    env: Env = "local",
+    as_of: AsOf = None,
+    sets: Sets = None,
+    sample: Annotated[int, typer.Option(help="Records read per source.", min=1)] = 10_000,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Check only this source (repeatable).")] = None,
+) -> None:
+    """Dry-run ingest on a sample of each source: the contract's columns as mapped and typed, and what would be
+    quarantined, by reason. Writes nothing."""
+    from audiencelake.ingest.check import check_sources
+
+    ctx = context(env, as_of, None, sets)
+    checks = check_sources(ctx.lake.spark, ctx.lake.settings, ctx.run.as_of, sample, source)
+    typer.echo("\n\n".join(check.render() for check in checks))
 
 
 def bundle(

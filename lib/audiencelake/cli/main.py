@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from audiencelake.cli.activation import audience_app, forget, measure, suppress
-from audiencelake.cli.info import bundle, contracts_app, models_app, report, stages, summary, tags_app
+from audiencelake.cli.info import bundle, contracts_app, models_app, report, sources_app, stages, summary, tags_app
 from audiencelake.cli.options import AsOf, Env, RunId, Sets, context, locked
 from audiencelake.core.config import load_settings
 from audiencelake.core.errors import AudiencelakeError
@@ -187,6 +187,7 @@ def unlock(env: Env = "local", sets: Sets = None) -> None:
 # the other commands, from their modules
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(tags_app, name="tags")
+app.add_typer(sources_app, name="sources")
 app.add_typer(models_app, name="models")
 app.add_typer(audience_app, name="audience")
 for _command in (summary, stages, report, bundle, measure, suppress, forget):
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point; errors of the project print as one line and exit 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # PySpark logs an analysis error whole
     try:
         app(args=argv, standalone_mode=False)
     except AudiencelakeError as exc:

@@ -234,6 +234,7 @@ class Settings(Strict):
     activation: ActivationSettings = Field(default_factory=ActivationSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    sources_file: str | None = Field(default=None, description="the sources' file; default conf/sources.yaml")
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 
@@ -260,8 +261,8 @@ class Settings(Strict):
         return self.resolve(self.stream.checkpoint) if self.stream.checkpoint else f"{self.lake_root}/_checkpoints"
 
     def source_path(self, source: str) -> str:
-        """The glob of a source's landing files, with `{landing}` expanded."""
-        return self.sources[source].path.replace("{landing}", self.landing_root)
+        """The glob of a source's landing files, with `{landing}` expanded (a relative path is the project's)."""
+        return self.resolve(self.sources[source].path.replace("{landing}", self.landing_root))
 
     def thresholds(self, table: str) -> dict[str, Threshold]:
         """The contract parameters of `table` these settings set: `quality.params.<table>`, over them the `params`
@@ -359,17 +360,22 @@ def load_settings(
         raise ConfigError(str(env_file), "env", f"unknown environment '{env}'; expected one of {ENVIRONMENTS}")
     data = read_yaml_mapping(env_file)
     data.setdefault("env", env)
-    sources_file = conf_dir / "sources.yaml"
-    if "sources" not in data and sources_file.exists():
-        data["sources"] = read_yaml_mapping(sources_file).get("sources", {})
-    origin = {"sources": str(sources_file)}
-    for dotted, value in _env_overrides(dict(os.environ if environ is None else environ)):
-        _set_dotted(data, dotted, value, f"${ENV_PREFIX}{dotted.upper().replace('.', '__')}")
+    changes = [
+        (dotted, value, f"${ENV_PREFIX}{dotted.upper().replace('.', '__')}")
+        for dotted, value in _env_overrides(dict(os.environ if environ is None else environ))
+    ]
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError("--set", item, "expected section.key=value")
         dotted, value = item.split("=", 1)
-        _set_dotted(data, dotted.strip(), value, "--set")
+        changes.append((dotted.strip(), value, "--set"))
+    named = [value for dotted, value, _ in changes if dotted == "sources_file"] or [data.get("sources_file")]
+    sources_file = Path(project_root() / named[-1]) if named[-1] else conf_dir / "sources.yaml"
+    if "sources" not in data and (named[-1] or sources_file.exists()):
+        data["sources"] = read_yaml_mapping(sources_file).get("sources", {})
+    origin = {"sources": str(sources_file)}
+    for dotted, value, where in changes:
+        _set_dotted(data, dotted, value, where)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlglot
+from pyspark.sql import functions as spark_functions
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from audiencelake.core.errors import AudiencelakeError
 
-# Spark SQL functions that sqlglot parses as unknown (`Anonymous`) but Spark has.
-SPARK_FUNCTIONS = frozenset({"log1p", "expm1", "bround", "try_add", "try_subtract", "try_multiply", "nanvl"})
+# Spark SQL functions that sqlglot parses as unknown (`Anonymous`) but Spark has: PySpark's functions module mirrors
+# Spark SQL's built-in functions by name (timestamp_micros, xxhash64, make_date, ...), so no session is needed
+SPARK_FUNCTIONS = frozenset(
+    {"log1p", "expm1", "bround", "try_add", "try_subtract", "try_multiply", "nanvl"}
+    | {name for name in dir(spark_functions) if name.islower() and not name.startswith("_")
+       and callable(getattr(spark_functions, name))}
+) - {"udf", "udtf", "pandas_udf", "col", "column", "lit", "expr", "broadcast", "call_function", "call_udf", "cast",
+     "overload", "try_remote_functions", "to_str"}  # PySpark's helpers, not SQL functions  # fmt: skip
 # Functions whose value depends on the clock or on chance: a profile must be a function of its data and as-of date.
 NONDETERMINISTIC = tuple(
     getattr(exp, name)

@@ -66,7 +66,9 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
     unread = F.col("_error").isNotNull()  # rejected at bronze: not parsed again (it may be a 50 MB line)
     with lenient_casts(df.sparkSession, needed=bool(given.computed)):
-        parsed = df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema))).select(
+        parsed = given.select(
+            c,
+            df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema))),
             *[F.col(f"`{name}`") for name in df.columns],
             *[F.nullif(F.trim(given.value(col.name)), F.lit("")).alias(raw[col.name]) for col in c.columns],
         )

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyspark.sql import Column, SparkSession
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
 
 from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import Contract
+from audiencelake.core.errors import SourceError
 from audiencelake.core.expressions import parse, to_literal
 
 LINEAGE = ("_raw", "_file")  # bronze columns an expression may read besides the file's own
@@ -36,7 +38,8 @@ class SourceColumns:
     file columns they read."""
 
     renamed: dict[str, str]  # contract column -> file column
-    computed: dict[str, str]  # contract column -> Spark SQL
+    computed: dict[str, str]  # contract column -> Spark SQL over `_parsed`
+    written: dict[str, str]  # contract column -> its SQL as the source gives it
     file_columns: list[str]
 
     def value(self, name: str) -> Column:
@@ -44,6 +47,26 @@ class SourceColumns:
         if name in self.renamed:
             return F.col(PARSED).getField(self.renamed[name])
         return F.expr(self.computed[name]).cast("string")
+
+    def select(self, c: Contract, df: DataFrame, *columns: Column) -> DataFrame:
+        """`df.select(*columns)` where `df` has the `_parsed` struct.
+
+        Raises:
+            SourceError: Spark cannot compute a computed column (a function given text where it wants a number,
+                say), naming the table, the column, its expression and Spark's reason.
+        """
+        try:
+            return df.select(*columns)
+        except AnalysisException:
+            for name, sql in self.computed.items():
+                try:
+                    df.select(F.expr(sql))
+                except AnalysisException as exc:
+                    reason = str(exc).split(";", 1)[0].splitlines()[0]
+                    raise SourceError(
+                        f"table '{c.table}' columns.{name}: cannot compute {self.written[name]!r}: {reason}"
+                    ) from None
+            raise
 
 
 def source_columns(c: Contract, src: SourceSettings) -> SourceColumns:
@@ -62,7 +85,8 @@ def source_columns(c: Contract, src: SourceSettings) -> SourceColumns:
         tree = parse(given, windows=True).tree if isinstance(given, str) else to_literal(given)
         files += [n.name for n in tree.find_all(exp.Column) if not n.table and n.name not in LINEAGE]
         computed[col.name] = tree.transform(_in_parsed).sql(dialect="spark")
-    return SourceColumns(renamed, computed, list(dict.fromkeys(files)))
+    written = {name: str(src.columns[name]) for name in computed}
+    return SourceColumns(renamed, computed, written, list(dict.fromkeys(files)))
 
 
 def _in_parsed(node: exp.Expression) -> exp.Expression:
