@@ -48,7 +48,15 @@ def _estimator(config: Segmentation, k: int):
 
 
 def silhouette(model: PipelineModel, population: DataFrame) -> float:
-    return ClusteringEvaluator(featuresCol=FEATURES, predictionCol="segment").evaluate(model.transform(population))
+    return clustered_silhouette(model.transform(population))
+
+
+def clustered_silhouette(clustered: DataFrame) -> float:
+    """The silhouette of `clustered` (features and `segment`); -1, its worst, when everyone is in one segment (a
+    champion fitted on other people, or k centres on fewer distinct points), where Spark's evaluator fails."""
+    if clustered.select("segment").distinct().limit(2).count() < 2:
+        return -1.0
+    return ClusteringEvaluator(featuresCol=FEATURES, predictionCol="segment").evaluate(clustered)
 
 
 def train(lake: Lake, run: Run, config: Segmentation) -> Promotion:
@@ -61,11 +69,10 @@ def train(lake: Lake, run: Run, config: Segmentation) -> Promotion:
     with training_run(lake, MODEL, run, params):
         curve: dict[int, float] = {}
         fitted = {}
-        evaluator = ClusteringEvaluator(featuresCol=FEATURES, predictionCol="segment")
 
         def fit(k: int):
             model = _estimator(config, k).fit(prepared)
-            return model, evaluator.evaluate(model.transform(prepared))
+            return model, clustered_silhouette(model.transform(prepared))
 
         ks = list(range(config.k_min, config.k_max + 1))
         for k, (model, value) in zip(ks, map_parallel(lake.spark, fit, ks, config.parallelism), strict=True):

@@ -31,7 +31,8 @@ SQLITE = "sqlite:///"
 
 
 def tracking_uri(settings: Settings) -> str:
-    uri = settings.mlflow.tracking_uri
+    """The tracking store's URI: `{lake}` is the lake's root, a relative SQLite path the project's."""
+    uri = settings.mlflow.tracking_uri.replace("{lake}", settings.lake_root)
     if uri.startswith(SQLITE) and not uri[len(SQLITE) :].startswith("/"):
         return SQLITE + settings.resolve(uri[len(SQLITE) :])
     return uri
