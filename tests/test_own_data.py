@@ -7,13 +7,20 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
+from audiencelake.core.lake import Lake
 from audiencelake.core.resources import project_root
+from audiencelake.core.runs import Run
 from audiencelake.ingest.check import check_sources
-from conftest import lake_settings
+from audiencelake.report.html import report_path
+from audiencelake.stages.declaration import StageContext
+from audiencelake.stages.runner import run_pipeline
+from conftest import lake_settings, small_models_config
 
 pytestmark = pytest.mark.e2e
 SHOPS = project_root() / "tests" / "data" / "shops"
@@ -45,3 +52,45 @@ def test_sources_check_reports_each_example_and_writes_nothing(spark, tmp_path: 
     assert (text.sampled, text.quarantined, text.files) == (100, {}, 1) and len(cdnow) > 100
     assert "would be quarantined: 0" in text.render()
     assert not (tmp_path / "lake").exists()  # a dry run
+
+
+def _run(spark, root: Path, example: str, as_of: str, *extra: str) -> tuple[Lake, dict]:
+    config = small_models_config(root / "models.yaml")
+    lake = Lake(spark, lake_settings(root, f"sources_file={SHOPS / example}.yaml", f"models.config={config}", *extra))
+    counts = run_pipeline(StageContext(lake, Run.create(as_of=as_of, run_id=f"{example}-1")), start="ingest")
+    return lake, counts
+
+
+def test_an_order_log_alone_the_cdnow_log(spark, tmp_path: Path) -> None:
+    """Worked example 1: the CDNOW purchase log (public, 1997-98, whitespace text with no header) through the
+    sources file alone: every line enters silver with its dollars as the amount, the profile, segments, churn and
+    CLV are computed, recommendations (one product) and audiences (no CRM: no consent) are skipped in one line."""
+    lines = [line.split() for line in (project_root() / "tests/data/cdnow_sample.txt").read_text().splitlines()]
+    lake, counts = _run(spark, tmp_path, "cdnow", "1998-06-30")
+    orders = lake.read(lake.ref("silver", "orders"))
+    assert orders.count() == len(lines) == counts["ingest"]["rows_to_silver"]
+    assert orders.agg(F.sum("amount")).first()[0] == sum(Decimal(line[4]) for line in lines)
+    assert counts["profile"]["users"] == len({line[0] for line in lines})
+    for model in ("segmentation", "churn", "clv"):
+        assert counts[f"train_{model}"]["promoted"] == 1, counts[f"train_{model}"]
+    assert counts["train_recommendations"]["skipped"].startswith("recommendations: no user with interactions")
+    assert counts["audiences"] == {"skipped": "silver.crm_profiles does not exist (written by stage ingest)"}
+    assert report_path(lake, "cdnow-1").exists()
+
+
+def test_web_analytics_alone(spark, tmp_path: Path) -> None:
+    """Worked example 3: a web analytics export alone. The visitors who logged in are profiled from their
+    clickstream, segmented and get recommendations from what they viewed and carted; every order-based model is
+    skipped in one line naming silver.orders."""
+    with gzip.open(SHOPS / "web_events.jsonl.gz", "rt") as f:
+        events = [json.loads(line) for line in f]
+    lake, counts = _run(spark, tmp_path, "web", "2024-03-31")
+    assert counts["profile"]["users"] == len({e["user_id"] for e in events if e["event_name"] == "login"})
+    assert counts["train_segmentation"]["promoted"] == counts["train_recommendations"]["promoted"] == 1
+    assert counts["score_recommendations"]["rows"] > 0
+    for stage in ("train_churn", "train_clv", "measure"):
+        assert counts[stage] == {"skipped": "silver.orders does not exist (written by stage ingest)"}
+    catalog = lake.read(lake.ref("gold", "tag_catalog")).toPandas().set_index("name")
+    assert catalog.loc["sessions_30d", "unavailable"] is None
+    assert catalog.loc["spend_365d", "unavailable"] == "source orders: silver.orders does not exist"
+    assert report_path(lake, "web-1").exists()
