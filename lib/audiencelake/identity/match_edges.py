@@ -33,7 +33,10 @@ def match_edges(
     records = match_records(crm, t.lake.read(restricted_ref), crowded).localCheckpoint()
     if records.count() < 2:
         return empty
-    matcher = Matcher.open(records, _model(t, matching, records))
+    model = _model(t, matching, records)
+    if model is None:
+        return empty  # nothing to learn match weights from (logged): no probable duplicates linked this run
+    matcher = Matcher.open(records, model)
     new_ids = None if full else changed_crm.select(F.col("customer_id").alias("unique_id")).distinct()
     pairs = matcher.pairs(matching.threshold, new_ids)
     seen = crm.select("customer_id", "updated_at")
@@ -54,12 +57,14 @@ def match_edges(
     return edges
 
 
-def _model(t: IdentityTables, matching: Matching, records: DataFrame) -> dict:
+def _model(t: IdentityTables, matching: Matching, records: DataFrame) -> dict | None:
     """The latest trained Splink model, or a new one trained on `records` (and stored) when there is none or
-    `identity.retrain` is set."""
+    `identity.retrain` is set; None when `records` give nothing to train on (nothing stored: a later run tries
+    again)."""
     stored = t.table("match_model").orderBy(F.desc("trained_at"), F.desc("trained_run")).limit(1).collect()
     if stored and not t.lake.settings.identity.retrain:
         return json.loads(stored[0]["model_json"])
     model, trained_on = train_model(records, matching)
-    write_match_model(t, model, trained_on)
+    if model is not None:
+        write_match_model(t, model, trained_on)
     return model

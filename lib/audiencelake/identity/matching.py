@@ -103,9 +103,13 @@ def training_sample(records: DataFrame, matching: Matching) -> DataFrame:
     return records.where(F.pmod(F.xxhash64("unique_id", F.lit(t.seed)), F.lit(buckets)) < keep)
 
 
-def train_model(records: DataFrame, matching: Matching) -> tuple[dict, int]:
-    """(the trained model as Splink's JSON settings for Spark, the number of records it was trained on)."""
+def train_model(records: DataFrame, matching: Matching) -> tuple[dict | None, int]:
+    """(the trained model as Splink's JSON settings for Spark, the number of records it was trained on).
+
+    An EM block that holds no pair of records (a CRM export without birth dates, say) is skipped with a warning;
+    when no block holds one, there is nothing to learn the match weights from and the model is None."""
     from splink import DuckDBAPI, Linker, block_on
+    from splink.internals.exceptions import EMTrainingException
 
     sample = training_sample(records, matching).toPandas()
     t = matching.training
@@ -116,8 +120,16 @@ def train_model(records: DataFrame, matching: Matching) -> tuple[dict, int]:
         [block_on(*rule) for rule in t.prior_rules], recall=t.prior_recall
     )
     training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed, num_chunks=1)
+    trained = 0
     for rule in t.em_blocking_rules:
-        training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        try:
+            training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+            trained += 1
+        except EMTrainingException:
+            log.warning("identity matching: no two of %d CRM records agree on %s; that EM block is skipped",
+                        len(sample), rule)  # fmt: skip
+    if not trained:
+        return None, len(sample)
     return with_parameters(settings.create_settings_dict("spark"), linker.misc.save_model_to_json()), len(sample)
 
 
