@@ -94,3 +94,24 @@ def test_web_analytics_alone(spark, tmp_path: Path) -> None:
     assert catalog.loc["sessions_30d", "unavailable"] is None
     assert catalog.loc["spend_365d", "unavailable"] == "source orders: silver.orders does not exist"
     assert report_path(lake, "web-1").exists()
+
+
+def test_orders_and_customers_of_one_shop(spark, tmp_path: Path) -> None:
+    """Worked example 2: an invoice file (refunds as C invoices, guest lines) and the shop's customer export
+    (consent as yes/no words, no birth dates, so identity matching has nothing to learn from and links no one).
+    Guest lines are quarantined, every other line enters silver with its signed amount, and the audiences whose
+    tags an order log and a CRM give are built, with consent from the export."""
+    with open(SHOPS / "online_retail.csv", newline="") as f:
+        lines = [r for r in csv.DictReader(f) if r["Customer ID"]]
+    with open(SHOPS / "customers.csv", newline="") as f:
+        consented = {r["Customer ID"] for r in csv.DictReader(f) if r["Accepts Email Marketing"] == "yes"}
+    lake, counts = _run(spark, tmp_path, "retail", "2011-12-09")
+    assert counts["ingest"]["rows_silver_rejected"] == 60  # the guest lines (test_sources_check... counts them)
+    orders = lake.read(lake.ref("silver", "orders"))
+    assert orders.count() == len(lines)
+    assert orders.agg(F.sum("amount")).first()[0] == sum(int(r["Quantity"]) * Decimal(r["Price"]) for r in lines)
+    assert orders.where("line_type = 'refund'").count() == sum(r["Invoice"].startswith("C") for r in lines)
+    assert counts["identity"]["merges"] == 0 and counts["identity"]["persons"] == 220
+    assert counts["audiences"]["audiences"] >= 1 and counts["export"]["rows"] > 0
+    members = lake.read(lake.ref("gold", "audience_members")).where("audience = 'winback_high_value'")
+    assert {r["user_id"] for r in members.select("user_id").collect()} <= consented  # e-mail consent only
