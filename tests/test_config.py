@@ -172,3 +172,32 @@ def test_a_file_shape_is_checked_on_load(tmp_path: Path, shape: str, reason: str
     (conf / "sources.yaml").write_text(f"sources:\n  orders: {{path: x, table: orders, {shape}}}\n")
     with pytest.raises(ConfigError, match=reason):
         load_settings("local", conf_dir=conf, environ={})
+
+
+def test_set_reaches_the_domain_files_and_errors_name_the_file(tmp_path: Path) -> None:
+    """`--set models.recommendations.history_days=240` is conf/models.yaml's key (it was refused as an unknown key
+    of conf/local.yaml); a key of the environment's own section of that name stays the environment's."""
+    from audiencelake.audiences.loader import load_audiences
+    from audiencelake.core.resources import resource_dir
+    from audiencelake.identity.config import load_identity_config
+    from audiencelake.models.config import load_models_config
+    from audiencelake.tags.loader import load_catalogue
+
+    sets = ["models.recommendations.history_days=240", "models.config=conf/models.yaml",
+            "tags.params.active_within_days=45", "audiences.audiences.cross_sell.holdout_pct=20",
+            "identity.matching.threshold=0.9", "identity.rebuild=true"]  # fmt: skip
+    settings = load_settings("local", sets, environ={"AUDIENCELAKE__MODELS__CHURN__FOLDS": "4"})
+    assert settings.models.config == "conf/models.yaml" and settings.identity.rebuild is True
+    models = load_models_config(None, None, settings.overrides("models"), settings.overrides("tags"))
+    assert (models.recommendations.history_days, models.churn.folds) == (240, 4)
+    assert load_catalogue(None, settings.overrides("tags")).params["active_within_days"] == 45
+    audiences = load_audiences(None, None, None, settings.overrides("audiences"), settings.overrides("tags"))
+    assert audiences.audiences["cross_sell"].holdout_pct == 20
+    assert load_identity_config(None, settings.overrides("identity")).matching.threshold == 0.9
+    assert load_models_config().recommendations.history_days != 240  # the file itself is unchanged
+
+    bad = load_settings("local", ["models.recommendations.history_dayz=240"], environ={})
+    with pytest.raises(ConfigError) as err:
+        load_models_config(None, None, bad.overrides("models"))
+    assert err.value.file == str(resource_dir("conf") / "models.yaml")
+    assert err.value.key == "recommendations.history_dayz"

@@ -23,7 +23,7 @@ from audiencelake.audiences.definitions import (
     audiences_of,
 )
 from audiencelake.audiences.fields import SCORE_FIELDS
-from audiencelake.core.declarative import read_yaml_mapping, validate
+from audiencelake.core.declarative import Override, read_yaml_mapping, validate, with_overrides
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.resources import resource_dir
 from audiencelake.tags.definitions import NUMERIC_TYPES
@@ -120,13 +120,18 @@ class _RuleParser:
         raise self.fail(where, f"{field} is {kind}: rules compare only numbers, text, dates and booleans")
 
 
-def field_types(tags_file: Path | str | None = None) -> dict[str, str]:
+def field_types(tags_file: Path | str | None = None, tag_overrides: tuple[Override, ...] = ()) -> dict[str, str]:
     """Every field a rule may read with its type: the tags of the catalogue, then the model scores."""
-    return {t.name: t.type for t in load_catalogue(tags_file).tags} | {k: v.type for k, v in SCORE_FIELDS.items()}
+    tags = {t.name: t.type for t in load_catalogue(tags_file, tag_overrides).tags}
+    return tags | {k: v.type for k, v in SCORE_FIELDS.items()}
 
 
 def load_audiences(
-    path: Path | str | None = None, tags_file: Path | str | None = None, unavailable: dict[str, str] | None = None
+    path: Path | str | None = None,
+    tags_file: Path | str | None = None,
+    unavailable: dict[str, str] | None = None,
+    overrides: tuple[Override, ...] = (),
+    tag_overrides: tuple[Override, ...] = (),
 ) -> Definitions:
     """Load and validate the audience definitions (default `conf/audiences.yaml`); with `unavailable` (tag -> why,
     `Catalogue.available`), a rule on one of those tags is refused too.
@@ -135,11 +140,16 @@ def load_audiences(
         ConfigError: names the file, the key (`audiences.<name>.<key>` or `destinations.<name>.<key>`) and the reason.
     """
     path = Path(path) if path else resource_dir("conf") / "audiences.yaml"
-    return definitions_from(read_yaml_mapping(path), str(path), tags_file, unavailable)
+    raw = with_overrides(read_yaml_mapping(path), overrides, str(path))
+    return definitions_from(raw, str(path), tags_file, unavailable, tag_overrides)
 
 
 def definitions_from(
-    raw: object, file: str, tags_file: Path | str | None = None, unavailable: dict[str, str] | None = None
+    raw: object,
+    file: str,
+    tags_file: Path | str | None = None,
+    unavailable: dict[str, str] | None = None,
+    tag_overrides: tuple[Override, ...] = (),
 ) -> Definitions:
     """Validate parsed audience definitions (`file` names their origin in errors).
 
@@ -167,7 +177,7 @@ def definitions_from(
         if not NAME.fullmatch(str(name)):
             raise ConfigError(file, f"audiences.{name}", "use letters, digits and underscores, starting with a letter")
         audiences[name] = validate(Audience, {**spec, "name": name}, file, f"audiences.{name}")
-    types = field_types(tags_file)
+    types = field_types(tags_file, tag_overrides)
     parser = _RuleParser(file, types, set(audiences), unavailable or {})
     rules = {name: parser.parse(a.rule_spec, f"audiences.{name}.rule") for name, a in audiences.items()}
     for name, audience in audiences.items():

@@ -38,7 +38,10 @@ class Recorded:
 
 def current_definitions(lake: Lake) -> Definitions:
     settings = lake.settings
-    return load_audiences(settings.activation.audiences, settings.profile.tags)
+    return load_audiences(
+        settings.activation.audiences, settings.profile.tags, None, settings.overrides("audiences"),
+        settings.overrides("tags"),
+    )  # fmt: skip
 
 
 def recorded(lake: Lake, run_id: str) -> Recorded | None:
@@ -57,7 +60,13 @@ def recorded(lake: Lake, run_id: str) -> Recorded | None:
     return Recorded(
         rows[0]["as_of"],
         json.loads(rows[0]["inputs"]),
-        definitions_from(raw, f"ops.audience_runs[run_id={run_id}]", lake.settings.profile.tags),
+        definitions_from(
+            raw,
+            f"ops.audience_runs[run_id={run_id}]",
+            lake.settings.profile.tags,
+            None,
+            lake.settings.overrides("tags"),
+        ),  # fmt: skip
         {r["audience"]: int(r["seq"]) for r in rows},
     )
 

@@ -31,11 +31,14 @@ def audience_check(
     settings = load_settings(env, sets or [])
     tables, unavailable = tables_on_disk(settings, "silver"), {}
     if tables:
-        unavailable = load_catalogue(settings.profile.tags).available(tables)[1]
+        unavailable = load_catalogue(settings.profile.tags, settings.overrides("tags")).available(tables)[1]
     else:  # nothing ingested yet, or a lake elsewhere: the rules are checked against the catalogue only
         where = "no silver table yet" if tables is not None else f"the lake {settings.lake_root} is not on this machine"
         typer.echo(f"tags not checked against the lake's sources: {where}")
-    definitions = load_audiences(file or settings.activation.audiences, settings.profile.tags, unavailable)
+    definitions = load_audiences(
+        file or settings.activation.audiences, settings.profile.tags, unavailable, settings.overrides("audiences"),
+        settings.overrides("tags"),
+    )  # fmt: skip
     for name, audience in definitions.audiences.items():
         typer.echo(f"{name} [{audience.channel} -> {', '.join(audience.destinations)}]: {definitions.rule_text(name)}")
     typer.echo(f"{definitions.file}: {len(definitions.audiences)} audiences OK")

@@ -12,11 +12,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from audiencelake.core.contracts import Contract, Threshold, contract
-from audiencelake.core.declarative import Strict, config_error, read_yaml_mapping
+from audiencelake.core.declarative import Override, Strict, config_error, read_yaml_mapping, set_path
 from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.expressions import ExpressionError, parse
 from audiencelake.core.resources import project_root, resource_dir
@@ -235,6 +234,8 @@ class Settings(Strict):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     sources_file: str | None = Field(default=None, description="the sources' file; default conf/sources.yaml")
+    # overrides of the domain files' keys (DOMAIN_FILES), applied when each file is loaded
+    file_overrides: dict[str, tuple[tuple[str, str, str], ...]] = Field(default_factory=dict)
     # source names end up in table names and predicates: letters, digits and underscores only
     sources: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")], SourceSettings] = Field(default_factory=dict)
 
@@ -277,6 +278,10 @@ class Settings(Strict):
         """The contract of `table` with the business thresholds in force (`thresholds`)."""
         return contract(table).with_params(self.thresholds(table))
 
+    def overrides(self, domain: str) -> tuple[Override, ...]:
+        """The --set and environment overrides of the keys of a domain file (`models`, `tags`, ...)."""
+        return self.file_overrides.get(domain, ())
+
     def pii_salt(self) -> str:
         """The salt for PII hashing.
 
@@ -306,24 +311,21 @@ def _split_dotted(dotted: str) -> list[str]:
     return keys
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
-    keys = _split_dotted(dotted)
-    node = data
-    for key in keys[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(origin, dotted, f"'{key}' is not a section")
-        node = child
-    node[keys[-1]] = _scalar(value) if isinstance(value, str) else value
+# The domain files whose keys --set and $AUDIENCELAKE__... reach too, as `<file stem>.<key within the file>`
+# (`models.recommendations.history_days=240`). A key the environment's section of the same name has
+# (`models.config`, `identity.rebuild`) stays the environment's.
+DOMAIN_FILES = ("models", "tags", "audiences", "identity")
 
 
-def _scalar(value: str) -> Any:
-    """An override's value as YAML (`true`, `3`, `[a, b]`), or the string itself when it is not YAML
-    (`{landing}/x/*.csv`)."""
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
+def _domain(dotted: str) -> str | None:
+    """The domain file an override's key lives in, or None for the environment's settings."""
+    keys = dotted.split(".")
+    if len(keys) < 2 or keys[0] not in DOMAIN_FILES:
+        return None
+    section = Settings.model_fields.get(keys[0])
+    if section is not None and keys[1] in section.annotation.model_fields:
+        return None
+    return keys[0]
 
 
 def _env_overrides(environ: dict[str, str]) -> list[tuple[str, str]]:
@@ -374,8 +376,13 @@ def load_settings(
     if "sources" not in data and (named[-1] or sources_file.exists()):
         data["sources"] = read_yaml_mapping(sources_file).get("sources", {})
     origin = {"sources": str(sources_file)}
+    domains: dict[str, list[Override]] = {}
     for dotted, value, where in changes:
-        _set_dotted(data, dotted, value, where)
+        if domain := _domain(dotted):
+            domains.setdefault(domain, []).append((dotted.split(".", 1)[1], value, f"{where} {dotted}"))
+        else:
+            set_path(data, _split_dotted(dotted), value, where)
+    data["file_overrides"] = {domain: tuple(items) for domain, items in domains.items()}
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

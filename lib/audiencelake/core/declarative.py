@@ -4,6 +4,7 @@ key and the reason, with how many more errors the file has."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,49 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(str(path), "<root>", f"expected a mapping, got {type(data).__name__}")
+    return data
+
+
+Override = tuple[str, str, str]  # (dotted key within a file, value as written, where it came from: --set or $VAR)
+
+
+def yaml_scalar(value: str) -> Any:
+    """An override's value as YAML (`true`, `3`, `[a, b]`), or the string itself when it is not YAML
+    (`{landing}/x/*.csv`)."""
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def set_path(data: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
+    """Set `data[keys[0]][keys[1]]...` to `value` (a string is read as YAML), making sections on the way.
+
+    Raises:
+        ConfigError: a key on the way holds a value, not a section (named with `origin`).
+    """
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(origin, ".".join(keys), f"'{key}' is not a section")
+        node = child
+    node[keys[-1]] = yaml_scalar(value) if isinstance(value, str) else value
+
+
+def with_overrides(raw: Any, overrides: tuple[Override, ...] | list[Override], file: str) -> Any:
+    """The mapping read from `file` with `overrides` applied (a copy; `raw` unchanged).
+
+    Raises:
+        ConfigError: the file is not a mapping, or an override crosses a value (naming the override).
+    """
+    if not overrides:
+        return raw
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "<root>", f"expected a mapping, got {type(raw).__name__}")
+    data = copy.deepcopy(raw)
+    for dotted, value, origin in overrides:
+        set_path(data, dotted.split("."), value, f"{origin} (for {file})")
     return data
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
+from audiencelake.core.declarative import Override, Strict, read_yaml_mapping, validate, with_overrides
 from audiencelake.core.resources import resource_dir
 
 # node type -> the one-letter prefix of its node key
@@ -86,12 +86,12 @@ class IdentityConfig(Strict):
         return guard.max_customers if guard else None
 
 
-def load_identity_config(path: Path | str | None = None) -> IdentityConfig:
+def load_identity_config(path: Path | str | None = None, overrides: tuple[Override, ...] = ()) -> IdentityConfig:
     """Load and validate the identity settings (default `conf/identity.yaml`).
 
     Raises:
         ConfigError: the file is missing or malformed, or a key is unknown, mistyped or names an unknown column.
     """
     path = Path(path) if path else resource_dir("conf") / "identity.yaml"
-    raw = read_yaml_mapping(path)
+    raw = with_overrides(read_yaml_mapping(path), overrides, str(path))
     return validate(IdentityConfig, {**raw, "file": str(path)}, str(path))

@@ -50,7 +50,9 @@ def update_graph(lake: Lake, run: Run, config: IdentityConfig | None = None, ste
     """Update the identity graph from the silver rows ingested since the last run (all of them on a rebuild);
     `steps` collects the seconds of each step (edges, nodes, matching, components, ids, map, relabel)."""
     settings = lake.settings.identity
-    config = config or load_identity_config(settings.config and lake.settings.resolve(settings.config))
+    config = config or load_identity_config(
+        settings.config and lake.settings.resolve(settings.config), lake.settings.overrides("identity")
+    )
     t = IdentityTables(lake, run)
     steps = steps or Steps("identity", log)
     previous = t.previous_map()

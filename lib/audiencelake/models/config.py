@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
+from audiencelake.core.declarative import Override, Strict, read_yaml_mapping, validate, with_overrides
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.expressions import ExpressionError, parse
 from audiencelake.core.resources import resource_dir
@@ -155,15 +155,21 @@ def _check_expressions(config: ModelsConfig, tags: set[str]) -> None:
             raise ConfigError(config.file, key, f"parameters are not allowed in model features: {text!r}")
 
 
-def load_models_config(path: Path | str | None = None, tags_file: Path | str | None = None) -> ModelsConfig:
-    """Load and validate the model settings (default `conf/models.yaml`) against the tag catalogue.
+def load_models_config(
+    path: Path | str | None = None,
+    tags_file: Path | str | None = None,
+    overrides: tuple[Override, ...] = (),
+    tag_overrides: tuple[Override, ...] = (),
+) -> ModelsConfig:
+    """Load and validate the model settings (default `conf/models.yaml`, with `overrides` of its keys) against the
+    tag catalogue (`tags_file` with `tag_overrides`).
 
     Raises:
         ConfigError: the file is missing or malformed, a key is unknown or mistyped, or a feature expression does
             not parse or reads something that is not a tag.
     """
     path = Path(path) if path else resource_dir("conf") / "models.yaml"
-    raw = read_yaml_mapping(path)
+    raw = with_overrides(read_yaml_mapping(path), overrides, str(path))
     config = validate(ModelsConfig, {**raw, "file": str(path)}, str(path))
-    _check_expressions(config, {t.name for t in load_catalogue(tags_file).tags})
+    _check_expressions(config, {t.name for t in load_catalogue(tags_file, tag_overrides).tags})
     return config

@@ -24,7 +24,10 @@ log = logging.getLogger("audiencelake.models")
 
 def _section(ctx: StageContext, model: str):
     settings = ctx.lake.settings
-    return getattr(load_models_config(settings.models.config, settings.profile.tags), model)
+    config = load_models_config(
+        settings.models.config, settings.profile.tags, settings.overrides("models"), settings.overrides("tags")
+    )
+    return getattr(config, model)
 
 
 def _state(ctx: StageContext, model: str, extra: tuple[str, ...] = ()) -> dict:
@@ -36,6 +39,7 @@ def _state(ctx: StageContext, model: str, extra: tuple[str, ...] = ()) -> dict:
     return {
         "model": _section(ctx, model).model_dump(),
         "tags": hashlib.sha256(catalogue.read_bytes()).hexdigest(),
+        "tag_overrides": [list(o[:2]) for o in settings.overrides("tags")],
         "as_of": ctx.run.as_of.isoformat(),
         "tables": {t: lake.version(lake.ref(*t.split("."))) for t in tables},
     }

@@ -8,7 +8,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from audiencelake.core.contracts import contract
-from audiencelake.core.declarative import read_yaml, validate
+from audiencelake.core.declarative import Override, read_yaml, validate, with_overrides
 from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.expressions import ExpressionError, Parsed, parse
 from audiencelake.core.resources import resource_dir
@@ -232,11 +232,11 @@ class _Loader:
             raise self.fail(f"tags.{cycle[0]}", f"cycle between derived tags: {' -> '.join(cycle)}") from None
 
 
-def load_catalogue(path: Path | str | None = None) -> Catalogue:
-    """Load and validate a tag catalogue (default: the project's `conf/tags.yaml`).
+def load_catalogue(path: Path | str | None = None, overrides: tuple[Override, ...] = ()) -> Catalogue:
+    """Load and validate a tag catalogue (default: the project's `conf/tags.yaml`, with `overrides` of its keys).
 
     Raises:
         ConfigError: names the file, the tag (`tags.<name>.<key>`) or section, and the reason.
     """
     path = Path(path) if path else resource_dir("conf") / "tags.yaml"
-    return _Loader(str(path), read_yaml(path)).load()
+    return _Loader(str(path), with_overrides(read_yaml(path), overrides, str(path))).load()

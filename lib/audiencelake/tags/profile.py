@@ -75,7 +75,7 @@ def computable(catalogue: Catalogue, versions: dict[str, int | None]) -> Computa
 
 def catalogue_for(lake: Lake) -> Catalogue:
     """The tag catalogue the lake's settings name (default `conf/tags.yaml`)."""
-    return load_catalogue(lake.settings.profile.tags)
+    return load_catalogue(lake.settings.profile.tags, lake.settings.overrides("tags"))
 
 
 def as_of_condition(as_of: date) -> str:
