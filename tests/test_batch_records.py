@@ -17,7 +17,7 @@ from audiencelake.ingest.records import BatchRecords, recording
 def _audit(source: str, batch: str, rows: int) -> dict:
     return {"source": source, "batch_id": batch, "rows_read": rows, "rows_bronze_rejected": 0,
             "rows_silver_rejected": 0, "rows_duplicate": 0, "rows_superseded": 0, "rows_to_silver": rows,
-            "rows_warned": 0, "run_id": "r", "files": 1, "processed_at": datetime.now(UTC)}  # fmt: skip
+            "rows_warned": 0, "rows_ids_cleaned": 0, "run_id": "r", "files": 1, "processed_at": datetime.now(UTC)}  # fmt: skip
 
 
 def _result(table: str, batch: str, unexpected: int) -> dict:

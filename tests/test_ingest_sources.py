@@ -64,17 +64,19 @@ def test_own_export_through_a_column_mapping(spark, tmp_path: Path) -> None:
 
 def test_csv_is_read_as_rfc_4180(spark, tmp_path: Path) -> None:
     """A quoted field may hold a line break and doubled quotes (an address, a note): one record, not two malformed
-    ones, with the reader's defaults (the source sets only its separator)."""
+    ones, with the reader's defaults (the source sets only its separator). Identifiers lose invisible characters."""
     header = SHOP_CSV.splitlines()[0]
     text = (f'{header}\nA-1;1;purchase;C1;2026-03-01 20:30:00;SKU1;"home\nand ""garden""";2;10.00;0;web\n'
-            "A-1;2;purchase;C1;2026-03-01 20:30:00;SKU2;toys;1;5.00;0;web\n")  # fmt: skip
+            "A-1;2;purchase;C1\u200b;2026-03-01 20:30:00;SKU2;toys;1;5.00;0;web\n")  # fmt: skip
     (tmp_path / "landing" / "shop").mkdir(parents=True)
     (tmp_path / "landing" / "shop" / "export.csv").write_text(text)
     lake = _lake(spark, tmp_path, shop=SHOP)
     [audit] = ingest_source(lake, "shop", Run.create("2026-11-25", "r1"))
     assert (audit.rows_read, audit.rows_to_silver, audit.rows_bronze_rejected) == (2, 2, 0)
-    categories = {r["line_no"]: r["category"] for r in lake.read(lake.ref("silver", "orders")).collect()}
-    assert categories == {1: 'home\nand "garden"', 2: "toys"}
+    rows = lake.read(lake.ref("silver", "orders")).collect()
+    assert {r["line_no"]: r["category"] for r in rows} == {1: 'home\nand "garden"', 2: "toys"}
+    # a zero-width space copied into a customer id is stripped (counted), not a new customer; a note keeps its line
+    assert {r["customer_id"] for r in rows} == {"C1"} and audit.rows_ids_cleaned == 1
 
 
 def test_a_file_with_another_header_is_named(spark, tmp_path: Path) -> None:

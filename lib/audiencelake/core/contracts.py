@@ -235,6 +235,12 @@ class Contract(Strict):
         return [c.name for c in self.all_columns if not c.pii]
 
     @property
+    def identifier_columns(self) -> list[str]:
+        """The input columns that identify something (keys, `*_id` columns, PII): normalised at ingest."""
+        return [c.name for c in self.columns
+                if c.type == "string" and (c.name in self.keys or c.name.endswith("_id") or c.pii)]  # fmt: skip
+
+    @property
     def pii_columns(self) -> list[Column]:
         return [c for c in self.columns if c.pii]
 

@@ -18,6 +18,9 @@ from audiencelake.core.contracts import Column as ContractColumn
 from audiencelake.core.contracts import Contract, spark_type
 from audiencelake.ingest.mapping import PARSED, lenient_casts, source_columns
 
+# Characters no identifier means to hold but copies and exports bring along: zero-width spaces and joiners, the
+# byte-order mark, soft hyphens (Unicode format characters) and control characters
+INVISIBLE = r"[\p{Cf}\p{Cc}]"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 _OFFSET = re.compile(r"[XxZOzV]")
@@ -65,13 +68,23 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     raw_schema = T.StructType([T.StructField(f, T.StringType()) for f in given.file_columns])
     raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
     unread = F.col("_error").isNotNull()  # rejected at bronze: not parsed again (it may be a 50 MB line)
+    ids = set(c.identifier_columns)
     with lenient_casts(df.sparkSession, needed=bool(given.computed)):
         parsed = given.select(
             c,
             df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema))),
             *[F.col(f"`{name}`") for name in df.columns],
-            *[F.nullif(F.trim(given.value(col.name)), F.lit("")).alias(raw[col.name]) for col in c.columns],
+            *[F.trim(given.value(col.name)).alias(raw[col.name]) for col in c.columns],
         )
+    cleaned = {name: F.regexp_replace(F.col(raw[name]), INVISIBLE, "") for name in ids}
+    touched = [F.col(raw[name]) != cleaned[name] for name in ids]
+    parsed = parsed.select(
+        *[F.col(f"`{name}`") for name in df.columns],
+        *[F.nullif(F.trim(cleaned.get(col.name, F.col(raw[col.name]))), F.lit("")).alias(raw[col.name])
+          for col in c.columns],
+        F.coalesce(F.greatest(*touched) if len(touched) > 1 else touched[0], F.lit(False)).alias("_ids_cleaned")
+        if touched else F.lit(False).alias("_ids_cleaned"),
+    )  # fmt: skip
     typed = parsed.select(
         "*",
         *[typed_value(F.col(raw[col.name]), col, src).cast(spark_type(col.type)).alias(col.name) for col in c.columns],

@@ -42,6 +42,7 @@ class BatchAudit:
     rows_superseded: int
     rows_to_silver: int
     rows_warned: int
+    rows_ids_cleaned: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -143,7 +144,8 @@ def _gate_and_write(
         counts = {r["_disposition"]: r for r in resolved.groupBy("_disposition").agg(
             F.count("*").alias("n"), F.sum(F.col("_warned").cast("long")).alias("warned"),
             F.sum((F.col("_stage") == "bronze").cast("long")).alias("bronze"),
-            F.sum(F.col("_in_silver").cast("long")).alias("updates")).collect()}  # fmt: skip
+            F.sum(F.col("_in_silver").cast("long")).alias("updates"),
+            F.sum(F.col("_ids_cleaned").cast("long")).alias("ids_cleaned")).collect()}  # fmt: skip
         rows.unpersist()  # `resolved` now holds every row: one copy of the batch at a time
         to_silver = resolved.where(F.col("_disposition") == TO_SILVER)
         winners = check_schema(to_silver, c.table)
@@ -177,6 +179,7 @@ def _gate_and_write(
         rows_silver_rejected=n["quarantined"] - bronze_rejected, rows_duplicate=n["duplicate"],
         rows_superseded=n["superseded"], rows_to_silver=n[TO_SILVER],
         rows_warned=int(counts[TO_SILVER]["warned"] or 0) if TO_SILVER in counts else 0,
+        rows_ids_cleaned=sum(int(r["ids_cleaned"] or 0) for r in counts.values()),
     )  # fmt: skip
     row = {**audit.__dict__, "run_id": run.run_id, "files": files, "processed_at": datetime.now(UTC)}
     records.add_audit(row, c.table, fresh)
