@@ -52,3 +52,21 @@ def test_forget_by_user_id_then_again_finds_nobody(small_copy, capsys) -> None:
     assert "nobody found" in capsys.readouterr().out
     changed = {n for n, v in versions.items() if lake.version(lake.ref(*n)) != v}
     assert changed == {("ops", "erasure_requests")}
+
+
+def test_landing_records_are_split_as_their_source_reads_them() -> None:
+    """Erasure's landing scan splits a record as the source's reader does: a semicolon CSV (a quoted field holding
+    the separator and a line break), whitespace text and fixed-width text; others' records stay byte for byte."""
+    from audiencelake.erasure.files import csv_cells, scrub_text, text_cells
+    from audiencelake.erasure.person import Person
+
+    ann = Person(customers={"C7"}, emails={"ann@example.com"})
+    semi = 'id;note;email\nC1;"a; b\nc";x@example.com\nC9;ok;Ann@Example.com\nC3;ok;y@example.com\n'
+    kept, n = scrub_text(semi, "csv", ann, True, csv_cells(";"))
+    assert (n, kept) == (1, 'id;note;email\nC1;"a; b\nc";x@example.com\nC3;ok;y@example.com\n')
+    assert scrub_text(semi, "csv", ann, True)[1] == 0  # split by commas, the e-mail is not a cell of its own
+    spaced = " C7 0001 19970101  2   29.33\r\n C1 0002 19970102  1   9.99\r\n"
+    assert scrub_text(spaced, "text", ann, False, text_cells(r"\s+", None)) == (
+        " C1 0002 19970102  1   9.99\r\n", 1)  # fmt: skip
+    fixed = "C7  2026-01-0112\nC1  2026-01-02 7\n"
+    assert scrub_text(fixed, "text", ann, False, text_cells(None, [4, 10, 2])) == ("C1  2026-01-02 7\n", 1)

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from audiencelake.audiences.export_files import MANIFEST, file_sha256
@@ -41,20 +41,37 @@ def _csv_records(text: str) -> Iterator[str]:
         yield record
 
 
-def _csv_matches(record: str, values: set[str]) -> bool:
-    cells = next(csv.reader(io.StringIO(record)), [])
-    return any(cell.strip().lower() in values for cell in cells)
+Cells = Callable[[str], list[str]]
 
 
-def scrub_text(text: str, kind: str, person: Person, header: bool) -> tuple[str, int]:
+def csv_cells(sep: str = ",", quote: str = '"') -> Cells:
+    """The cells of a CSV record, as the source's reader splits them (its separator and quote)."""
+    if len(sep) != 1:  # Spark takes a separator of several characters; Python's csv module does not
+        return lambda record: record.rstrip("\r\n").split(sep)
+    return lambda record: next(csv.reader(io.StringIO(record), delimiter=sep, quotechar=quote or None), [])
+
+
+def text_cells(separator: str | None, widths: list[int] | None) -> Cells:
+    """The fields of a text line, by a separator regular expression or fixed widths (`format: text`)."""
+    if widths:
+        starts = [sum(widths[:i]) for i in range(len(widths))]
+        return lambda line: [line[s : s + w] for s, w in zip(starts, widths, strict=True)]
+    pattern = re.compile(separator or r"\s+")
+    return lambda line: pattern.split(line.strip())
+
+
+def scrub_text(text: str, kind: str, person: Person, header: bool, cells: Cells | None = None) -> tuple[str, int]:
     """`text` without the person's records, and how many were removed. `kind` is json (JSON lines: a record
-    holding one of the person's JSON-quoted tokens) or csv (a record with a cell equal to one of their values)."""
-    if kind == "csv":
+    holding one of the person's JSON-quoted tokens), csv (a record with a cell equal to one of their values, a
+    quoted field's line breaks inside its record) or text (a line with such a field); `cells` splits a record
+    (default: CSV with commas)."""
+    if kind in ("csv", "text"):
+        split = cells or csv_cells()
         values = {v.strip().lower() for v in person.keys | person.emails | person.phones | person.export_hashes}
         values.discard("")
-        records = list(_csv_records(text))
+        records = list(_csv_records(text)) if kind == "csv" else _lines(text)
         head, body = (records[:1], records[1:]) if header else ([], records)
-        kept = [r for r in body if not _csv_matches(r, values)]
+        kept = [r for r in body if not any(cell.strip().lower() in values for cell in split(r))]
     else:
         tokens = person.tokens
         head, body = [], _lines(text)
@@ -68,12 +85,13 @@ def _replace(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def scrub_file(path: Path, kind: str, person: Person, header: bool) -> int:
-    """Rewrite one text file (gzip or plain) without the person's records; returns the records removed."""
+def scrub_file(path: Path, kind: str, person: Person, header: bool, cells: Cells | None = None) -> int:
+    """Rewrite one text file (gzip or plain) without the person's records (`scrub_text`); returns the records
+    removed."""
     packed = path.suffix == ".gz"
     raw = path.read_bytes()
     text = (gzip.decompress(raw) if packed else raw).decode("utf-8", errors="surrogateescape")
-    scrubbed, removed = scrub_text(text, kind, person, header)
+    scrubbed, removed = scrub_text(text, kind, person, header, cells)
     if removed:
         data = scrubbed.encode("utf-8", errors="surrogateescape")
         _replace(path, gzip.compress(data, mtime=0) if packed else data)
@@ -101,12 +119,13 @@ def _scrub_parquet(path: Path, person: Person) -> int:
     return table.num_rows - kept.num_rows
 
 
-def scrub_landing(pattern: str, fmt: str, person: Person, header: bool) -> dict[str, int]:
-    """Records removed per landing file matching the glob `pattern` (a local path)."""
+def scrub_landing(pattern: str, fmt: str, person: Person, header: bool, cells: Cells | None = None) -> dict[str, int]:
+    """Records removed per landing file matching the glob `pattern` (a local path); `cells` splits a csv or text
+    record as the source's reader does."""
     removed = {}
     for name in sorted(glob.glob(pattern.removeprefix("file://").removeprefix("file:"))):
         path = Path(name)
-        n = _scrub_parquet(path, person) if fmt == "parquet" else scrub_file(path, fmt, person, header)
+        n = _scrub_parquet(path, person) if fmt == "parquet" else scrub_file(path, fmt, person, header, cells)
         if n:
             removed[str(path)] = n
     return removed

@@ -21,9 +21,10 @@ from audiencelake.audiences.export_files import clear_staging
 from audiencelake.audiences.suppression import suppress
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake, check_schema
-from audiencelake.erasure.files import scrub_exports, scrub_landing
+from audiencelake.erasure.files import csv_cells, scrub_exports, scrub_landing, text_cells
 from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
+from audiencelake.ingest.bronze import CSV_DEFAULTS
 
 log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")
@@ -46,8 +47,14 @@ def _scrub_landing(lake: Lake, person: Person, request_id: str) -> int:
             log.warning("erasure request %s: landing files of %s (%s) are not local; not scrubbed",
                         request_id, name, pattern)  # fmt: skip
             continue
-        header = str(src.options.get("header", "false")).lower() == "true"
-        removed += sum(scrub_landing(pattern, src.format, person, header).values())
+        options = {**CSV_DEFAULTS, **src.options} if src.format == "csv" else src.options
+        header = src.format == "csv" and not src.names and str(options.get("header")).lower() == "true"
+        cells = None
+        if src.format == "csv":
+            cells = csv_cells(options.get("sep", options.get("delimiter", ",")), options.get("quote", '"'))
+        elif src.format == "text":
+            cells = text_cells(src.separator, src.widths)
+        removed += sum(scrub_landing(pattern, src.format, person, header, cells).values())
     return removed
 
 
