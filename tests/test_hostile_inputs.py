@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.stages.declaration import StageContext
@@ -126,21 +125,23 @@ def test_hostile_files_are_quarantined_with_a_reason_and_nothing_is_lost(spark, 
     assert counts["rows_read"] == sum(f["bronze"] for f in files.values())
 
 
-def test_a_truncated_gzip_stops_its_source_naming_the_file_and_is_read_once_replaced(spark, tmp_path: Path) -> None:
+def test_a_truncated_gzip_is_quarantined_as_a_file_and_read_once_replaced(spark, tmp_path: Path) -> None:
+    """A truncated archive is set aside (ledgered as failed, with the reader's reason in one line) while the
+    source's other file lands; re-delivered, it is read."""
     good = gzip.compress("".join(touch(i) + "\n" for i in range(200)).encode())
-    land(tmp_path, {"campaign_touches/t.jsonl.gz": good[:-40]})
+    other = gzip.compress("".join(touch(i) + "\n" for i in range(200, 250)).encode())
+    land(tmp_path, {"campaign_touches/t.jsonl.gz": good[:-40], "campaign_touches/u.jsonl.gz": other})
     lake = Lake(spark, lake_settings(tmp_path, "sources.campaign_touches.path={landing}/campaign_touches/*.jsonl.gz"))
     ctx = StageContext(lake, Run.create(as_of="2026-10-31", run_id="gz"), {})
-    with pytest.raises(SourceError) as err:
-        run_stage("ingest", ctx)
-    message = str(err.value)
-    assert message.count("\n") == 0 and "source 'campaign_touches'" in message
-    assert "landing/campaign_touches/t.jsonl.gz: java.io.EOFException: Unexpected end of input stream" in message
-    assert "truncated or corrupt compressed file" in message
-    assert lake.read(lake.ref("bronze", "campaign_touches")).count() == 0  # nothing half-read
-    land(tmp_path, {"campaign_touches/t.jsonl.gz": good})  # the sender re-delivers the file
     counts = run_stage("ingest", ctx)
-    assert counts["rows_to_silver"] == 200
+    assert (counts["rows_to_silver"], counts["files_failed"]) == (50, 1)
+    [failed] = lake.read(lake.ref("ops", "ingest_files")).where("status = 'failed'").collect()
+    assert failed["file"].endswith("t.jsonl.gz") and failed["reason"].count("\n") == 0
+    assert "java.io.EOFException: Unexpected end of input stream" in failed["reason"]
+    assert "truncated or corrupt compressed file" in failed["reason"]
+    land(tmp_path, {"campaign_touches/t.jsonl.gz": good})  # the sender re-delivers the file
+    counts = run_stage("ingest", StageContext(lake, Run.create(as_of="2026-10-31", run_id="gz2"), {}))
+    assert (counts["rows_to_silver"], counts["files_failed"]) == (200, 0)
 
 
 def test_renamed_columns_and_a_wrong_delimiter_are_quarantined_and_logged(

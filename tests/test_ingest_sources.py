@@ -10,7 +10,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from audiencelake.core.config import SourceSettings
-from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
 from audiencelake.ingest.pipeline import ingest_source
@@ -79,13 +78,33 @@ def test_csv_is_read_as_rfc_4180(spark, tmp_path: Path) -> None:
     assert {r["customer_id"] for r in rows} == {"C1"} and audit.rows_ids_cleaned == 1
 
 
-def test_a_file_with_another_header_is_named(spark, tmp_path: Path) -> None:
+def test_a_file_the_reader_cannot_take_is_quarantined_as_a_file(spark, tmp_path: Path) -> None:
+    """A file whose header differs from the others' (here: a repeated column) is kept aside whole and ledgered as
+    failed with the reason, while the files beside it land; it is left alone until replaced, then ingested."""
+    import os
+
     folder = tmp_path / "landing" / "shop"
     folder.mkdir(parents=True)
     (folder / "a.csv").write_text(SHOP_CSV)
-    (folder / "b.csv").write_text(SHOP_CSV.replace("Bestellnummer;Pos", "Pos;Bestellnummer"))
-    with pytest.raises(SourceError, match=r"b\.csv"):
-        ingest_source(_lake(spark, tmp_path, shop=SHOP), "shop", Run.create("2026-11-25", "r1"))
+    (folder / "c.csv").write_text(SHOP_CSV.replace("A-1;", "C-1;").replace("A-2;", "C-2;"))
+    bad = SHOP_CSV.replace("Bestellnummer;Pos", "Bestellnummer;Bestellnummer")
+    (folder / "b.csv").write_text(bad)
+    lake = _lake(spark, tmp_path, shop=SHOP)
+    [audit] = ingest_source(lake, "shop", Run.create("2026-11-25", "r1"))
+    assert (audit.rows_read, audit.rows_to_silver) == (6, 4)  # a.csv and c.csv
+    ledger = {Path(r["file"]).name: r for r in lake.read(lake.ref("ops", "ingest_files")).collect()}
+    failed = ledger["b.csv"]
+    assert (failed["status"], failed["batch_id"]) == ("failed", "failed-r1")
+    assert "differs from the other files'" in failed["reason"] and "Bestellnummer" in failed["reason"]
+    assert Path(failed["kept_at"].removeprefix("file:")).read_text() == bad  # its bytes, kept
+    assert ledger["a.csv"]["status"] is None
+    assert ingest_source(lake, "shop", Run.create("2026-11-25", "r2")) == []  # not tried again as it is
+    (folder / "b.csv").write_text(SHOP_CSV.replace("A-1;", "B-1;").replace("A-2;", "B-2;"))  # replaced
+    os.utime(folder / "b.csv", (1_900_000_000, 1_900_000_000))
+    [again] = ingest_source(lake, "shop", Run.create("2026-11-25", "r3"))
+    assert (again.rows_read, again.rows_to_silver) == (3, 2)
+    ledger = lake.read(lake.ref("ops", "ingest_files")).where("file LIKE '%b.csv'").collect()
+    assert [(r["status"], r["batch_id"]) for r in ledger] == [(None, again.batch_id)]  # the failure forgotten
 
 
 def _silver_crm(lake: Lake) -> list[tuple]:

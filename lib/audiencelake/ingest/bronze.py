@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
@@ -23,6 +23,7 @@ from audiencelake.core.contracts import contract
 from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
+from audiencelake.ingest.failed_files import FAILED, forget_failures, quarantine_files, unreadable
 from audiencelake.ingest.landing import LandingFile, canonical_path_col, list_files
 from audiencelake.ingest.mapping import source_columns
 
@@ -182,7 +183,7 @@ def _batch_id(source: str, files: list[LandingFile], now: datetime) -> str:
 
 
 def _ledger_rows(source: str, batch_id: str, files: list[LandingFile], now: datetime) -> list[tuple]:
-    return [(source, f.path, f.size, f.modified_at, batch_id, now) for f in files]
+    return [(source, f.path, f.size, f.modified_at, batch_id, now, None, None, None) for f in files]
 
 
 def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None, dict[str, int]]:
@@ -198,27 +199,48 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None
     if not listed:
         log.warning("source '%s': no landing file matches %s", source, settings.source_path(source))
     ledger = read_ledger(lake, source, listed)
-    new = [f for f in listed if f.path not in ledger.files]
+    new = [f for f in listed if ledger.is_new(f)]
     if not new:
         return None, ledger.pending
     try:
         batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
-    except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: name the source and files
-        text = str(exc)
-        if "CSV header does not conform" in text:
-            detail = text.split("CSV header does not conform", 1)[1].split("\tat ", 1)[0]
-            raise SourceError(f"source '{source}': a CSV file's header differs from the first file's:{detail}") from exc
-        raise SourceError(f"source '{source}': cannot read a new landing file: {read_failure(text)}") from exc
+    except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: find the files at fault
+        bad = unreadable(spark, src, new)
+        if not bad:
+            raise SourceError(
+                f"source '{source}': cannot read the new landing files: {read_failure(str(exc))}"
+            ) from exc
+        quarantine_files(lake, source, run, [f for f in new if f.path in bad], bad)
+        new = [f for f in new if f.path not in bad]
+        if not new:
+            return None, ledger.pending
+        try:
+            batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
+        except Exception as again:
+            raise SourceError(
+                f"source '{source}': cannot read a new landing file: {read_failure(str(again))}"
+            ) from again
+    if retried := [f.path for f in batch.files if f.path in ledger.failed]:
+        forget_failures(lake, source, retried)  # replaced since they failed, and read now
     return batch, ledger.pending_with(batch)
 
 
 @dataclass(frozen=True)
 class Ledger:
-    """What the file ledger says of one source: the files ingested, and the batches without an audit row (not yet
-    processed into silver: a stopped run's) with their number of files, oldest first."""
+    """What the file ledger says of one source: the files ingested, the files that failed (with their size and
+    modification time then), and the batches without an audit row (not yet processed into silver: a stopped run's)
+    with their number of files, oldest first."""
 
     files: set[str]
     pending: dict[str, int]
+    failed: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+
+    def is_new(self, f: LandingFile) -> bool:
+        """Not ingested, and not failed as it is (a failed file replaced since is tried again)."""
+        if f.path in self.files:
+            return False
+        was = self.failed.get(f.path)
+        return was is None or was != (f.size, f.modified_at.replace(tzinfo=None))
 
     def pending_with(self, batch: BronzeBatch) -> dict[str, int]:
         """The pending batches once `batch`, just appended (the newest id), is in the ledger too."""
@@ -230,18 +252,22 @@ def read_ledger(lake: Lake, source: str, listed: list[LandingFile]) -> Ledger:
     landing files, gives their sizes). One query of the ledger beside the audit's batch ids."""
     ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
     new_ledger = lake.ensure(ledger_ref)
+    if not new_ledger:
+        lake.add_new_columns(ledger_ref)  # a ledger from before failed files
     lake.ensure(audit_ref)
     new_bronze = lake.ensure(lake.ref("bronze", source), "raw_records")
     audited = lake.read(audit_ref).where(F.col("source") == source).select("batch_id").distinct()
     rows = (
         lake.read(ledger_ref)
         .where(F.col("source") == source)
-        .select("file", "batch_id")
+        .select("file", "batch_id", "status", "size", "modified_at")
         .join(audited.withColumn("audited", F.lit(True)), "batch_id", "left")
         .collect()
         if not new_ledger  # (a ledger created just now has no rows)
         else []
     )
+    failed = {r["file"]: (r["size"], r["modified_at"]) for r in rows if r["status"] == FAILED}
+    rows = [r for r in rows if r["status"] != FAILED]
     last = max((r["batch_id"] for r in rows), default=None)
     recovered = set() if new_bronze else _recover_unledgered(lake, source, last, {f.path: f for f in listed})
     pending = Counter(r["batch_id"] for r in rows if not r["audited"])
@@ -249,7 +275,7 @@ def read_ledger(lake: Lake, source: str, listed: list[LandingFile]) -> Ledger:
         ids = sorted({b for b, _ in recovered})
         done = {r[0] for r in audited.where(F.col("batch_id").isin(ids)).collect()}
         pending += Counter(b for b, _ in recovered if b not in done)
-    return Ledger({r["file"] for r in rows} | {f for _, f in recovered}, dict(sorted(pending.items())))
+    return Ledger({r["file"] for r in rows} | {f for _, f in recovered}, dict(sorted(pending.items())), failed)
 
 
 def append_batch(lake: Lake, source: str, files: list[LandingFile], raw: DataFrame) -> BronzeBatch:
@@ -287,7 +313,8 @@ def _recover_unledgered(
         return set()
     rows = [
         (source, r["_file"], listed[r["_file"]].size if r["_file"] in listed else 0,
-         listed[r["_file"]].modified_at if r["_file"] in listed else r["at"], r["_batch_id"], r["at"])
+         listed[r["_file"]].modified_at if r["_file"] in listed else r["at"], r["_batch_id"], r["at"], None, None,
+         None)
         for r in found
     ]  # fmt: skip
     df = lake.spark.createDataFrame(rows, contract("ingest_files").table_schema())

@@ -53,9 +53,15 @@ class BatchAudit:
 def pending_batches(lake: Lake, source: str) -> dict[str, int]:
     """Batches of `source` in the ledger that have no audit row yet, oldest first, with their number of files."""
     ledger_ref, audit_ref = lake.ref("ops", "ingest_files"), lake.ref("ops", "ingest_audit")
-    lake.ensure(ledger_ref)
+    if not lake.ensure(ledger_ref):
+        lake.add_new_columns(ledger_ref)  # a ledger from before failed files
     lake.ensure(audit_ref)
-    ledger = lake.read(ledger_ref).where(F.col("source") == source).groupBy("batch_id").agg(F.count("*").alias("n"))
+    ledger = (
+        lake.read(ledger_ref)
+        .where((F.col("source") == source) & F.col("status").isNull())
+        .groupBy("batch_id")
+        .agg(F.count("*").alias("n"))
+    )
     done = lake.read(audit_ref).where(F.col("source") == source).select("batch_id")
     return dict(sorted((r[0], int(r[1])) for r in ledger.join(done, "batch_id", "left_anti").collect()))
 

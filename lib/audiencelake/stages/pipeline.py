@@ -7,6 +7,7 @@ from pathlib import Path
 
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.identity.stitch import stitch_identities
+from audiencelake.ingest.failed_files import failed_files
 from audiencelake.ingest.layout import optimize_tables
 from audiencelake.ingest.pipeline import ingest_all
 from audiencelake.quality.tables import validate_tables
@@ -58,7 +59,7 @@ def ingest(ctx: StageContext) -> dict:
         for key, value in asdict(audit).items():
             if key.startswith("rows_"):
                 totals[key] = totals.get(key, 0) + value
-    return totals
+    return totals | {"files_failed": failed_files(ctx.lake, ctx.run)}
 
 
 # a source without rows yet reads as empty; relabels set user_id in clickstream and, when a customer changes person,

@@ -1,0 +1,93 @@
+"""Landing files the reader cannot take, quarantined as files: when a batch's read fails, each new file is tried
+alone; those that fail (a CSV header unlike the other files', a truncated archive, bytes that are not the format)
+are copied whole under the lake's `_quarantine/files/<source>/`, recorded in the file ledger as failed with the
+reason, and left out of the batch, so the source's other files land. A failed file is tried again once its size or
+modification time changes (the file was replaced)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+
+from pyspark.sql import SparkSession
+
+from audiencelake.core.config import SourceSettings
+from audiencelake.core.contracts import contract
+from audiencelake.core.lake import Lake
+from audiencelake.core.runs import Run
+from audiencelake.core.sql import sql_literal
+from audiencelake.ingest.landing import LandingFile
+
+FAILED = "failed"
+log = logging.getLogger(__name__)
+
+
+def failed_batch_id(run: Run) -> str:
+    """The ledger's batch id of the files a run could not read."""
+    return f"{FAILED}-{run.run_id}"
+
+
+def failed_files(lake: Lake, run: Run) -> int:
+    """How many landing files `run` set aside as unreadable."""
+    ref = lake.ref("ops", "ingest_files")
+    if not lake.exists(ref) or "status" not in lake.read(ref).columns:
+        return 0
+    return lake.read(ref).where(f"batch_id = '{failed_batch_id(run)}'").count()
+
+
+def unreadable(spark: SparkSession, src: SourceSettings, files: list[LandingFile]) -> dict[str, str]:
+    """The files of `files` that cannot be read with the others, each with why (one Spark job per file: only
+    called once the batch's read has failed). CSV files are read by the header most of them share."""
+    from audiencelake.ingest.bronze import CSV_DEFAULTS, read_failure, read_raw
+
+    bad: dict[str, str] = {}
+    candidates = list(files)
+    if src.format == "csv" and not src.names:
+        options = {**CSV_DEFAULTS, **src.options}
+        headers: dict[str, tuple[str, ...]] = {}
+        for f in files:
+            try:
+                headers[f.path] = tuple(spark.read.options(**options).csv(f.read_path).columns)
+            except Exception as exc:  # noqa: BLE001 - any reader error is the file's
+                bad[f.path] = read_failure(str(exc))
+        if headers:
+            common = Counter(headers.values()).most_common(1)[0][0]
+            for path, header in headers.items():
+                if header != common:
+                    bad[path] = f"its header {list(header)} differs from the other files' {list(common)}"
+        candidates = [f for f in files if f.path not in bad]
+    for f in candidates:
+        try:
+            read_raw(spark, src, [f.read_path]).count()
+        except Exception as exc:  # noqa: BLE001 - any reader error is the file's
+            bad[f.path] = read_failure(str(exc))
+    return bad
+
+
+def quarantine_files(lake: Lake, source: str, run: Run, files: list[LandingFile], reasons: dict[str, str]) -> None:
+    """Copy each file under `_quarantine/files/<source>/<run>/` and record it in the ledger as failed."""
+    spark = lake.spark
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    now = datetime.now(UTC)
+    rows = []
+    for f in files:
+        src_path = jvm.org.apache.hadoop.fs.Path(f.read_path)
+        kept = f"{lake.settings.lake_root}/_quarantine/files/{source}/{run.run_id}/{src_path.getName()}"
+        dst_path = jvm.org.apache.hadoop.fs.Path(kept)
+        jvm.org.apache.hadoop.fs.FileUtil.copy(
+            src_path.getFileSystem(conf), src_path, dst_path.getFileSystem(conf), dst_path, False, True, conf
+        )
+        log.warning("source '%s': %s not ingested: %s (kept at %s)", source, f.path, reasons[f.path], kept)
+        rows.append((source, f.path, f.size, f.modified_at, failed_batch_id(run), now, FAILED, reasons[f.path], kept))
+    df = spark.createDataFrame(rows, contract("ingest_files").table_schema())
+    lake.merge_upsert(df, lake.ref("ops", "ingest_files"), ["source", "file"])
+
+
+def forget_failures(lake: Lake, source: str, paths: list[str]) -> None:
+    """Drop the failed ledger rows of files now ingested (replaced since they failed)."""
+    quoted = ", ".join(sql_literal(p) for p in paths)
+    lake.delta(lake.ref("ops", "ingest_files")).delete(
+        f"source = {sql_literal(source)} AND status = '{FAILED}' AND file IN ({quoted})"
+    )
