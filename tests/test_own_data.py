@@ -75,7 +75,9 @@ def test_an_order_log_alone_the_cdnow_log(spark, tmp_path: Path) -> None:
         assert counts[f"train_{model}"]["promoted"] == 1, counts[f"train_{model}"]
     assert counts["train_recommendations"]["skipped"].startswith("recommendations: no user with interactions")
     assert counts["audiences"] == {"skipped": "silver.crm_profiles does not exist (written by stage ingest)"}
-    assert report_path(lake, "cdnow-1").exists()
+    report = report_path(lake, "cdnow-1").read_text()  # what the lake lacks, and which export would give it
+    assert ("No audiences: this lake has no silver.crm_profiles; a CRM customer export with consent "
+            "(table: crm_profiles) would provide it.") in report  # fmt: skip
 
 
 def test_web_analytics_alone(spark, tmp_path: Path) -> None:
@@ -93,7 +95,10 @@ def test_web_analytics_alone(spark, tmp_path: Path) -> None:
     catalog = lake.read(lake.ref("gold", "tag_catalog")).toPandas().set_index("name")
     assert catalog.loc["sessions_30d", "unavailable"] is None
     assert catalog.loc["spend_365d", "unavailable"] == "source orders: silver.orders does not exist"
-    assert report_path(lake, "web-1").exists()
+    report = report_path(lake, "web-1").read_text()
+    assert "This lake has silver.clickstream_events. It lacks silver.orders, silver.crm_profiles," in report
+    assert "No churn model: this lake has no silver.orders; an order log (a source with table: orders)" in report
+    assert "No RFM scores: this lake has no silver.orders;" in report
 
 
 def test_orders_and_customers_of_one_shop(spark, tmp_path: Path) -> None:

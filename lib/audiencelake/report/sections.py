@@ -53,6 +53,30 @@ def missing(what: str) -> str:
     return f'<p class="missing">Not available yet: {escape(what)}.</p>'
 
 
+# What kind of export fills each silver table: the report names it when a section lacks the table
+PROVIDED_BY = {
+    "orders": "an order log (a source with table: orders)",
+    "crm_profiles": "a CRM customer export with consent (table: crm_profiles)",
+    "clickstream_events": "web or app analytics events (table: clickstream_events)",
+    "campaign_touches": "campaign send, open and click logs (table: campaign_touches)",
+    "social_interactions": "social media interactions (table: social_interactions)",
+}
+
+
+def lacking(ctx: Context, what: str, needs: tuple[str, ...], otherwise: str) -> str:
+    """A sentence saying the lake cannot give `what` because it has none of the silver tables of one of `needs`
+    ("silver.a|silver.b": either), and which source would provide it; `missing(otherwise)` when it has them (a
+    stage has not run yet)."""
+    for need in needs:
+        tables = [t.removeprefix("silver.") for t in need.split("|")]
+        if not any(ctx.lake.exists(ctx.lake.ref("silver", t)) for t in tables):
+            names = " or ".join(f"silver.{t}" for t in tables)
+            sources = " or ".join(PROVIDED_BY.get(t, t) for t in tables)
+            sentence = f"No {what}: this lake has no {names}; {sources} would provide it."
+            return f'<p class="missing">{escape(sentence)}</p>'
+    return missing(otherwise)
+
+
 def _read(ctx: Context, layer: str, name: str):
     ref = ctx.lake.ref(layer, name)
     return ctx.lake.read(ref) if ctx.lake.exists(ref) else None
@@ -73,10 +97,19 @@ def sources(ctx: Context) -> str:
     audit = _read(ctx, "ops", "ingest_audit")
     if audit is None:
         return missing("ops.ingest_audit (run the ingest stage)")
+    absent = [t for t in PROVIDED_BY if not ctx.lake.exists(ctx.lake.ref("silver", t))]
+    have = [t for t in PROVIDED_BY if t not in absent]
+    intro = f"<p>This lake has {escape(', '.join(f'silver.{t}' for t in have) or 'no silver table')}."
+    if absent:
+        intro += (f" It lacks {escape(', '.join(f'silver.{t}' for t in absent))}: "
+                  f"{escape('; '.join(PROVIDED_BY[t] for t in absent))} would fill "
+                  f"{'it' if len(absent) == 1 else 'them'}, and the tags, models and audiences that need "
+                  f"{'it' if len(absent) == 1 else 'them'} (below).")  # fmt: skip
+    intro += "</p>"
     sums = audit.groupBy("source").agg(*[F.sum(c).alias(c) for c in AUDIT_COLUMNS]).orderBy("source").collect()
     labels = [r["source"] for r in sums]
     series = {c.removeprefix("rows_").replace("_", " "): [r[c] for r in sums] for c in AUDIT_COLUMNS[1:]}
-    out = chart(
+    out = intro + chart(
         charts.bars("Records read per source, by outcome", "source", "records", labels, series, stacked=True),
         "Every record read is accounted for: rejected, duplicate, superseded or in silver.",
     )
@@ -161,8 +194,9 @@ def tags(ctx: Context) -> str:
 
 def rfm(ctx: Context) -> str:
     latest, as_of = _latest_of(ctx, "gold", "user_profile")
-    if latest is None or "rfm_recency_score" not in latest.columns:
-        return missing("gold.user_profile with the RFM tags")
+    orders = ctx.lake.exists(ctx.lake.ref("silver", "orders"))  # without them the RFM tags are unavailable (null)
+    if latest is None or "rfm_recency_score" not in latest.columns or not orders:
+        return lacking(ctx, "RFM scores", ("silver.orders",), "gold.user_profile with the RFM tags")
     scored = latest.where(F.col("rfm_recency_score").isNotNull() & F.col("rfm_frequency_score").isNotNull())
     counts = {(r[0], r[1]): r[2] for r in scored.groupBy("rfm_recency_score", "rfm_frequency_score").count().collect()}
     scores = list(range(1, 6))
@@ -230,9 +264,13 @@ def _artifact(ctx: Context, run_id: str, name: str) -> bytes | None:
 
 
 def _model_plots(ctx: Context, model: str, plots: dict[str, str], metrics: list[str]) -> str:
+    from audiencelake.models.catalog import MODELS
+
     mv, run = _champion_run(ctx, model)
     if mv is None:
-        return missing(f"a champion of the {model} model (run train_{model})")
+        return lacking(
+            ctx, f"{model} model", MODELS[model].needs, f"a champion of the {model} model (run train_{model})"
+        )
     out = f"<p>Champion: {escape(mv.name)} version {mv.version} (MLflow run {escape(mv.run_id)}).</p>"
     for name, caption in plots.items():
         png = _artifact(ctx, mv.run_id, name)
@@ -254,9 +292,14 @@ def churn(ctx: Context) -> str:
 
 
 def recommendations(ctx: Context) -> str:
+    from audiencelake.models.catalog import MODELS
+
     mv, run = _champion_run(ctx, "recommendations")
     if mv is None:
-        return missing("a champion of the recommendations model (run train_recommendations)")
+        return lacking(
+            ctx, "recommendations", MODELS["recommendations"].needs,
+            "a champion of the recommendations model (run train_recommendations)",
+        )  # fmt: skip
     values = run.data.metrics
     names = [m for m in ("precision", "recall", "map", "ndcg", "coverage") if f"{m}_at_k" in values]
     series = {
@@ -294,7 +337,7 @@ def _audience_run(ctx: Context):
 def audiences(ctx: Context) -> str:
     run_id, runs = _audience_run(ctx)
     if not runs:
-        return missing("ops.audience_runs (run the audiences stage)")
+        return lacking(ctx, "audiences", ("silver.crm_profiles",), "ops.audience_runs (run the audiences stage)")
     steps = [step for step, _ in json.loads(runs[0]["funnel"])]
     series = {r["audience"]: [n for _, n in json.loads(r["funnel"])] for r in runs}
     out = chart(
@@ -324,7 +367,10 @@ def audiences(ctx: Context) -> str:
 def uplift(ctx: Context) -> str:
     results = _read(ctx, "gold", "campaign_results")
     if results is None:
-        return missing("gold.campaign_results (run the measure stage)")
+        return lacking(
+            ctx, "campaign measurement", ("silver.orders",),
+            "gold.campaign_results (run the measure stage)",
+        )  # fmt: skip
     rows = [r for r in results.orderBy("kind", "name", "run_id").collect() if r["lift"] is not None]
     if not rows:
         return missing("a measured campaign or audience")
