@@ -71,6 +71,10 @@ def test_an_order_log_alone_the_cdnow_log(spark, tmp_path: Path) -> None:
     assert orders.count() == len(lines) == counts["ingest"]["rows_to_silver"]
     assert orders.agg(F.sum("amount")).first()[0] == sum(Decimal(line[4]) for line in lines)
     assert counts["profile"]["users"] == len({line[0] for line in lines})
+    stages = lake.read(lake.ref("gold", "user_profile")).groupBy("lifecycle_stage").count().collect()
+    assert {r[0] for r in stages} <= {"active", "dormant", "churned", "invalid"}  # no CRM: no one is 'new'
+
+    assert sum(r[1] for r in stages if r[0] == "churned") > 0  # CDNOW's buyers mostly left (the papers' point)
     for model in ("segmentation", "churn", "clv"):
         assert counts[f"train_{model}"]["promoted"] == 1, counts[f"train_{model}"]
     assert counts["train_recommendations"]["skipped"].startswith("recommendations: no user with interactions")

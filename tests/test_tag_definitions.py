@@ -10,6 +10,7 @@ import yaml
 
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.resources import resource_dir
+from audiencelake.tags.definitions import dependencies
 from audiencelake.tags.loader import load_catalogue
 
 DEFAULT = yaml.safe_load((resource_dir("conf") / "tags.yaml").read_text())
@@ -201,6 +202,11 @@ CASES = {
         "tags.gender.colour",
         "Extra inputs are not permitted",
     ),
+    "optional tag not read": (
+        lambda d: _tag(d, "lifecycle_stage").update(optional=["gender"]),
+        "tags.lifecycle_stage.optional",
+        "['gender'] are not tags the expression reads",
+    ),
 }
 
 
@@ -262,6 +268,13 @@ def test_available_drops_the_tags_of_missing_sources_and_what_reads_them():
     assert {"orders_365d", "spend_365d", "recency_days", "rfm_segment"} <= kept
     assert kept.isdisjoint(why) and kept | set(why) == {t.name for t in catalogue.tags}
     assert available.order == [n for n in catalogue.order if n in kept]  # each still after what it reads
-    for tag in available.tags:  # nothing kept reads an unavailable tag or source
+    for tag in available.tags:  # nothing kept reads an unavailable tag or source, but as `optional`
         assert {s for s in tag.sources} <= {"orders"}
+        assert dependencies(tag, catalogue.parsed) & set(why) <= set(tag.optional or [])
+    # the activity tags read the sources there are: days since the last order, lifecycle without 'new' (no CRM)
+    assert {"days_since_last_activity", "engagement_score", "lifecycle_stage"} <= kept
+    assert available.absent == {"last_seen_date": "date", "last_engaged_date": "date", "sessions_30d": "long",
+                                "campaign_clicks_90d": "long", "email_open_rate_90d": "double",
+                                "social_actions_90d": "long", "tenure_days": "int"}  # fmt: skip
+    assert "lifecycle_stage" in catalogue.available({"crm_profiles"})[1]  # no activity source at all
     assert catalogue.available({s.table for s in catalogue.sources.values()}) == (catalogue, {})

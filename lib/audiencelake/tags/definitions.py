@@ -84,6 +84,9 @@ class Tag(Strict):
     score: Score | None = None
     segments: list[Rule] | None = None
     default: str | int | float | bool | None = None
+    # tags the expression reads that may be unavailable (their source missing): read as null then, so the tag is
+    # computed from the others (`greatest` of the dates there are); unavailable only when every tag it reads is
+    optional: list[str] | None = None
 
     @field_validator("name")
     @classmethod
@@ -120,6 +123,8 @@ class Catalogue(Strict):
     tags: list[Tag]
     order: list[str]
     parsed: dict[str, Parsed] = Field(default_factory=dict, exclude=True)
+    # unavailable tags that available ones read as `optional` (name -> type): null columns when evaluating
+    absent: dict[str, str] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -157,16 +162,20 @@ class Catalogue(Strict):
         root: dict[str, str] = {}  # tag -> the missing table behind it
         why: dict[str, str] = {}
         for tag in self.evaluation_order():
+            reads = dependencies(tag, self.parsed)
+            gone_reads = sorted(d for d in reads if d in why)
+            required = [d for d in gone_reads if d not in (tag.optional or [])]
             if gone := [s for s in tag.sources if s in missing]:
                 root[tag.name] = f"silver.{missing[gone[0]]} does not exist"
                 why[tag.name] = f"source {gone[0]}: {root[tag.name]}"
-            elif needs := sorted(d for d in dependencies(tag, self.parsed) if d in why):
+            elif needs := required or (gone_reads if reads and len(gone_reads) == len(reads) else []):
                 root[tag.name] = root[needs[0]]
                 why[tag.name] = f"reads tag {needs[0]}: {root[tag.name]}"
         if not why:
             return self, {}
         tags, order = [t for t in self.tags if t.name not in why], [n for n in self.order if n not in why]
-        return self.model_copy(update={"tags": tags, "order": order}), {
+        absent = {n: self.tag(n).type for t in tags for n in (t.optional or []) if n in why}
+        return self.model_copy(update={"tags": tags, "order": order, "absent": absent}), {
             t.name: why[t.name] for t in self.tags if t.name in why
         }
 

@@ -96,7 +96,8 @@ class Evaluator:
         Raises:
             ConfigError: a tag's definition yields a value that cannot be its declared `type`.
         """
-        frame, details, done = aggregates, {}, set()
+        absent = {name: F.lit(None).cast(spark_type(kind)) for name, kind in self.catalogue.absent.items()}
+        frame, details, done = aggregates.withColumns(absent) if absent else aggregates, {}, set(absent)
         pending = self.catalogue.evaluation_order()
         while pending:
             ready = [t for t in pending if dependencies(t, self.catalogue.parsed) <= done]

@@ -148,6 +148,8 @@ class _Loader:
         for field in sorted(unused):
             if getattr(tag, field) is not None:
                 raise self.fail(f"{key}.{field}", f"not used by a {tag.mechanism} tag")
+        if tag.optional and tag.mechanism != "expression":
+            raise self.fail(f"{key}.optional", f"only an expression tag reads tags optionally, not a {tag.mechanism}")
         if tag.mechanism == "aggregate":
             self.check_aggregate(tag, sources, params)
         elif tag.mechanism == "attribute":
@@ -157,6 +159,8 @@ class _Loader:
             self.expression(f"{key}.expression", tag.expression, columns, "column", params)
         elif tag.mechanism == "expression":
             self.expression(f"{key}.expression", tag.expression, tag_names - {tag.name}, "tag", params)
+            if stray := sorted(set(tag.optional or []) - self.parsed[tag.expression].names):
+                raise self.fail(f"{key}.optional", f"{stray} are not tags the expression reads")
         elif tag.mechanism == "score":
             if tag.score.of not in tag_names - {tag.name}:
                 raise self.fail(f"{key}.score.of", f"unknown tag '{tag.score.of}'")
