@@ -80,7 +80,7 @@ def test_timestamps_without_a_pattern_use_the_source_zone_unless_they_carry_an_o
 RETAIL = {  # an order log as shops export it: no line number, no line type, refunds as C-invoices of negative quantity
     "columns": {
         "order_id": "Invoice",
-        "line_no": "row_number() OVER (PARTITION BY Invoice ORDER BY _raw)",
+        "line_no": "row_number() OVER (PARTITION BY _file, Invoice ORDER BY _raw)",
         "line_type": "CASE WHEN Invoice LIKE 'C%' THEN 'refund' ELSE 'purchase' END",
         "quantity": "abs(Quantity)",
         "discount": 0,

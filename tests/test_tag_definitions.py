@@ -158,12 +158,12 @@ CASES = {
     "clock in an expression": (
         lambda d: _tag(d, "tenure_days").update(expression="datediff(current_date(), signup_date)"),
         "tags.tenure_days.expression",
-        "reads the clock or chance",
+        "reads the clock, chance or Spark",
     ),
     "chance in a filter": (
         lambda d: _tag(d, "orders_30d").update(filter="rand() < 0.5"),
         "tags.orders_30d.filter",
-        "reads the clock or chance",
+        "reads the clock, chance or Spark",
     ),
     "score of a string": (
         lambda d: _tag(d, "rfm_frequency_score")["score"].update(of="gender"),

@@ -37,6 +37,13 @@ NONDETERMINISTIC = tuple(
     )
     if hasattr(exp, name)
 )
+# Spark functions sqlglot does not know whose value depends on the clock, chance or how Spark splits the work: a
+# key made with monotonically_increasing_id() differs each time the same file is read
+UNREPEATABLE = frozenset({
+    "monotonically_increasing_id", "spark_partition_id", "input_file_block_start", "input_file_block_length",
+    "input_file_name", "now", "localtimestamp", "current_timezone", "current_user", "session_user", "user", "random",
+    "rand", "randn", "randstr", "uniform", "uuid", "shuffle", "current_date", "current_timestamp", "curdate",
+})  # fmt: skip
 
 
 class ExpressionError(AudiencelakeError, ValueError):
@@ -101,10 +108,13 @@ def parse(text: str, *, windows: bool = False) -> Parsed:
             raise ExpressionError(f"unknown function '{fn.name}' in {text!r}")
     clock = next((n for n in tree.find_all(*NONDETERMINISTIC)), None)
     if clock is None:
+        clock = next((n for n in tree.find_all(exp.Anonymous) if n.name.lower() in UNREPEATABLE), None)
+    if clock is None:
         clock = next((n for n in tree.find_all(exp.StrToUnix) if n.this is None), None)
     if clock is not None:
         raise ExpressionError(
-            f"'{clock.sql(dialect='spark')}' reads the clock or chance; use :as_of so re-runs agree: {text!r}"
+            f"'{clock.sql(dialect='spark')}' reads the clock, chance or Spark's partitioning, so re-runs would not "
+            f"agree (a tag uses :as_of; a source's key row_number() over the file, or sha2(_raw, 256)): {text!r}"
         )
     if not windows and tree.find(exp.Window):
         raise ExpressionError(f"window functions are only allowed in a source's columns: {text!r}")

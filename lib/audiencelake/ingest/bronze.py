@@ -206,10 +206,9 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None
         batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
     except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: find the files at fault
         bad = unreadable(spark, src, new)
-        if not bad:
-            raise SourceError(
-                f"source '{source}': cannot read the new landing files: {read_failure(str(exc))}"
-            ) from exc
+        if not bad or (len(bad) == len(new) > 1 and len(set(bad.values())) == 1):  # the settings', not the files'
+            reason = next(iter(bad.values())) if bad else read_failure(str(exc))
+            raise SourceError(f"source '{source}': cannot read the new landing files: {reason}") from exc
         quarantine_files(lake, source, run, [f for f in new if f.path in bad], bad)
         new = [f for f in new if f.path not in bad]
         if not new:
@@ -239,8 +238,8 @@ class Ledger:
         """Not ingested, and not failed as it is (a failed file replaced since is tried again)."""
         if f.path in self.files:
             return False
-        was = self.failed.get(f.path)
-        return was is None or was != (f.size, f.modified_at.replace(tzinfo=None))
+        was = self.failed.get(f.path)  # (Spark gives the stored time back naive, in the driver's zone)
+        return was is None or (was[0], was[1].timestamp()) != (f.size, f.modified_at.timestamp())
 
     def pending_with(self, batch: BronzeBatch) -> dict[str, int]:
         """The pending batches once `batch`, just appended (the newest id), is in the ledger too."""

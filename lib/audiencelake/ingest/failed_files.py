@@ -6,6 +6,7 @@ modification time changes (the file was replaced)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from audiencelake.core.sql import sql_literal
 from audiencelake.ingest.landing import LandingFile
 
 FAILED = "failed"
+KEPT = "_quarantine/files"  # under the lake's root
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +63,9 @@ def unreadable(spark: SparkSession, src: SourceSettings, files: list[LandingFile
         try:
             read_raw(spark, src, [f.read_path]).count()
         except Exception as exc:  # noqa: BLE001 - any reader error is the file's
-            bad[f.path] = read_failure(str(exc))
+            reason = read_failure(str(exc))  # "<file>: <cause>": the cause alone (the ledger row names the file)
+            head, _, cause = reason.partition(": ")
+            bad[f.path] = cause if cause and head.endswith(f.read_path.rsplit("/", 1)[-1]) else reason
     return bad
 
 
@@ -74,7 +78,8 @@ def quarantine_files(lake: Lake, source: str, run: Run, files: list[LandingFile]
     rows = []
     for f in files:
         src_path = jvm.org.apache.hadoop.fs.Path(f.read_path)
-        kept = f"{lake.settings.lake_root}/_quarantine/files/{source}/{run.run_id}/{src_path.getName()}"
+        unique = hashlib.sha256(f.path.encode()).hexdigest()[:8]  # two failed export.csv of one run stay apart
+        kept = f"{lake.settings.lake_root}/{KEPT}/{source}/{run.run_id}/{unique}-{src_path.getName()}"
         dst_path = jvm.org.apache.hadoop.fs.Path(kept)
         jvm.org.apache.hadoop.fs.FileUtil.copy(
             src_path.getFileSystem(conf), src_path, dst_path.getFileSystem(conf), dst_path, False, True, conf

@@ -5,8 +5,8 @@ A computed column reads the file's values as text, as every value is read before
 '12' to a number. A value that does not cast becomes null there instead of failing the batch, so the row is
 quarantined by the column it feeds (`missing_required` or `wrong_type`), like any unreadable value. Besides the
 file's columns an expression may read `_raw` (the whole record as read, the same text every time the same file is
-read) and `_file` (the landing file's path): `row_number() OVER (PARTITION BY Invoice ORDER BY _raw)` numbers an
-order's lines the same way on every run.
+read) and `_file` (the landing file's path): `row_number() OVER (PARTITION BY _file, Invoice ORDER BY _raw)` numbers
+an order's lines within each file the same way on every run, however the files are batched.
 """
 
 from __future__ import annotations
