@@ -70,3 +70,20 @@ def test_landing_records_are_split_as_their_source_reads_them() -> None:
         " C1 0002 19970102  1   9.99\r\n", 1)  # fmt: skip
     fixed = "C7  2026-01-0112\nC1  2026-01-02 7\n"
     assert scrub_text(fixed, "text", ann, False, text_cells(None, [4, 10, 2])) == ("C1  2026-01-02 7\n", 1)
+
+
+def test_an_unreadable_landing_file_does_not_stop_erasure(tmp_path) -> None:
+    """A truncated archive in landing is logged and left (nothing to rewrite); the lake's own copy of a file it
+    could not ingest is deleted; a tab-separated file (`sep: '\\t'`, as Spark reads it) is split at tabs."""
+    import gzip
+
+    from audiencelake.erasure.files import csv_cells, scrub_landing, scrub_text
+    from audiencelake.erasure.person import Person
+
+    ann = Person(customers={"C7"})
+    broken = tmp_path / "t.jsonl.gz"
+    broken.write_bytes(gzip.compress(b'{"customer_id": "C7"}\n' * 50)[:-20])
+    assert scrub_landing(str(tmp_path / "*.gz"), "json", ann, False) == {} and broken.exists()
+    assert scrub_landing(str(tmp_path / "*.gz"), "json", ann, False, drop_unreadable=True) == {}
+    assert not broken.exists()
+    assert scrub_text("id\tx\nC7\ta\nC1\tb\n", "csv", ann, True, csv_cells("\\t")) == ("id\tx\nC1\tb\n", 1)

@@ -105,6 +105,7 @@ def test_a_file_the_reader_cannot_take_is_quarantined_as_a_file(spark, tmp_path:
     assert (again.rows_read, again.rows_to_silver) == (3, 2)
     ledger = lake.read(lake.ref("ops", "ingest_files")).where("file LIKE '%b.csv'").collect()
     assert [(r["status"], r["batch_id"]) for r in ledger] == [(None, again.batch_id)]  # the failure forgotten
+    assert not Path(failed["kept_at"].removeprefix("file:")).exists()  # and its copy
 
 
 def _silver_crm(lake: Lake) -> list[tuple]:

@@ -265,18 +265,21 @@ class Settings(Strict):
         """The glob of a source's landing files, with `{landing}` expanded (a relative path is the project's)."""
         return self.resolve(self.sources[source].path.replace("{landing}", self.landing_root))
 
-    def thresholds(self, table: str) -> dict[str, Threshold]:
+    def thresholds(self, table: str, source: str | None = None) -> dict[str, Threshold]:
         """The contract parameters of `table` these settings set: `quality.params.<table>`, over them the `params`
-        of the source that feeds the table (the others keep their contract defaults)."""
+        of `source` (its rows), or with no source named those of the table's only source (the others keep their
+        contract defaults; a table fed by several sources is checked whole by the environment's values)."""
         values = dict(self.quality.params.get(table, {}))
-        for src in self.sources.values():
-            if src.table == table:
-                values.update(src.params)
+        feeding = [name for name, src in self.sources.items() if src.table == table]
+        if source is None and len(feeding) == 1:
+            source = feeding[0]
+        if source is not None:
+            values.update(self.sources[source].params)
         return values
 
-    def contract(self, table: str) -> Contract:
-        """The contract of `table` with the business thresholds in force (`thresholds`)."""
-        return contract(table).with_params(self.thresholds(table))
+    def contract(self, table: str, source: str | None = None) -> Contract:
+        """The contract of `table` with the business thresholds in force for `source`'s rows (`thresholds`)."""
+        return contract(table).with_params(self.thresholds(table, source))
 
     def overrides(self, domain: str) -> tuple[Override, ...]:
         """The --set and environment overrides of the keys of a domain file (`models`, `tags`, ...)."""

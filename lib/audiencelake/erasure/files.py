@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,12 +30,12 @@ def _lines(text: str) -> list[str]:
     return [line for line in re.split(r"(?<=\n)", text) if line]
 
 
-def _csv_records(text: str) -> Iterator[str]:
+def _csv_records(text: str, quote: str = '"') -> Iterator[str]:
     """The records of CSV text with their line ends, a quoted field's newlines kept inside its record."""
     record = ""
     for line in _lines(text):
         record += line
-        if record.count('"') % 2 == 0:
+        if not quote or record.count(quote) % 2 == 0:
             yield record
             record = ""
     if record:
@@ -45,7 +46,9 @@ Cells = Callable[[str], list[str]]
 
 
 def csv_cells(sep: str = ",", quote: str = '"') -> Cells:
-    """The cells of a CSV record, as the source's reader splits them (its separator and quote)."""
+    """The cells of a CSV record, as the source's reader splits them (its separator and quote; `\\t` and other
+    escapes as Spark reads them)."""
+    sep = sep.encode().decode("unicode_escape") if "\\" in sep else sep
     if len(sep) != 1:  # Spark takes a separator of several characters; Python's csv module does not
         return lambda record: record.rstrip("\r\n").split(sep)
     return lambda record: next(csv.reader(io.StringIO(record), delimiter=sep, quotechar=quote or None), [])
@@ -60,7 +63,9 @@ def text_cells(separator: str | None, widths: list[int] | None) -> Cells:
     return lambda line: pattern.split(line.strip())
 
 
-def scrub_text(text: str, kind: str, person: Person, header: bool, cells: Cells | None = None) -> tuple[str, int]:
+def scrub_text(
+    text: str, kind: str, person: Person, header: bool, cells: Cells | None = None, quote: str = '"'
+) -> tuple[str, int]:
     """`text` without the person's records, and how many were removed. `kind` is json (JSON lines: a record
     holding one of the person's JSON-quoted tokens), csv (a record with a cell equal to one of their values, a
     quoted field's line breaks inside its record) or text (a line with such a field); `cells` splits a record
@@ -69,7 +74,7 @@ def scrub_text(text: str, kind: str, person: Person, header: bool, cells: Cells 
         split = cells or csv_cells()
         values = {v.strip().lower() for v in person.keys | person.emails | person.phones | person.export_hashes}
         values.discard("")
-        records = list(_csv_records(text)) if kind == "csv" else _lines(text)
+        records = list(_csv_records(text, quote)) if kind == "csv" else _lines(text)
         head, body = (records[:1], records[1:]) if header else ([], records)
         kept = [r for r in body if not any(cell.strip().lower() in values for cell in split(r))]
     else:
@@ -119,13 +124,24 @@ def _scrub_parquet(path: Path, person: Person) -> int:
     return table.num_rows - kept.num_rows
 
 
-def scrub_landing(pattern: str, fmt: str, person: Person, header: bool, cells: Cells | None = None) -> dict[str, int]:
+def scrub_landing(
+    pattern: str, fmt: str, person: Person, header: bool, cells: Cells | None = None, drop_unreadable: bool = False
+) -> dict[str, int]:
     """Records removed per landing file matching the glob `pattern` (a local path); `cells` splits a csv or text
-    record as the source's reader does."""
+    record as the source's reader does. A file that cannot be read (a truncated archive) is logged and left as it
+    is, or deleted with `drop_unreadable` (the lake's own copies of files it could not ingest)."""
     removed = {}
     for name in sorted(glob.glob(pattern.removeprefix("file://").removeprefix("file:"))):
         path = Path(name)
-        n = _scrub_parquet(path, person) if fmt == "parquet" else scrub_file(path, fmt, person, header, cells)
+        try:
+            n = _scrub_parquet(path, person) if fmt == "parquet" else scrub_file(path, fmt, person, header, cells)
+        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            if drop_unreadable:
+                path.unlink()
+                log.warning("erasure: %s cannot be read (%s); the lake's copy is deleted", path, exc)
+            else:
+                log.warning("erasure: %s cannot be read (%s); not scrubbed: replace or remove it", path, exc)
+            continue
         if n:
             removed[str(path)] = n
     return removed

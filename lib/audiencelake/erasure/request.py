@@ -25,6 +25,7 @@ from audiencelake.erasure.files import csv_cells, scrub_exports, scrub_landing, 
 from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
 from audiencelake.ingest.bronze import CSV_DEFAULTS
+from audiencelake.ingest.failed_files import KEPT
 
 log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")
@@ -55,6 +56,9 @@ def _scrub_landing(lake: Lake, person: Person, request_id: str) -> int:
         elif src.format == "text":
             cells = text_cells(src.separator, src.widths)
         removed += sum(scrub_landing(pattern, src.format, person, header, cells).values())
+        kept = f"{lake.settings.lake_root}/{KEPT}/{name}/*/*"  # the files ingest could not read, kept whole
+        if kept.startswith(LOCAL):
+            removed += sum(scrub_landing(kept, src.format, person, header, cells, drop_unreadable=True).values())
     return removed
 
 

@@ -93,7 +93,7 @@ def check_sources(spark: SparkSession, settings: Settings, as_of: date, sample: 
 
 def check_source(spark: SparkSession, settings: Settings, source: str, as_of: date, sample: int) -> SourceCheck:
     src = settings.sources[source]
-    c = settings.contract(src.table)
+    c = settings.contract(src.table, source)
     files = list_files(spark, settings.source_path(source))
     if not files:
         return SourceCheck(source, src.table, src.format, 0)

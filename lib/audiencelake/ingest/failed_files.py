@@ -91,8 +91,14 @@ def quarantine_files(lake: Lake, source: str, run: Run, files: list[LandingFile]
 
 
 def forget_failures(lake: Lake, source: str, paths: list[str]) -> None:
-    """Drop the failed ledger rows of files now ingested (replaced since they failed)."""
+    """Drop the failed ledger rows of files now ingested (replaced since they failed), and their kept copies."""
     quoted = ", ".join(sql_literal(p) for p in paths)
-    lake.delta(lake.ref("ops", "ingest_files")).delete(
-        f"source = {sql_literal(source)} AND status = '{FAILED}' AND file IN ({quoted})"
-    )
+    condition = f"source = {sql_literal(source)} AND status = '{FAILED}' AND file IN ({quoted})"
+    ref = lake.ref("ops", "ingest_files")
+    jvm = lake.spark.sparkContext._jvm
+    conf = lake.spark.sparkContext._jsc.hadoopConfiguration()
+    for row in lake.read(ref).where(condition).select("kept_at").collect():
+        if row["kept_at"]:
+            kept = jvm.org.apache.hadoop.fs.Path(row["kept_at"])
+            kept.getFileSystem(conf).delete(kept, False)
+    lake.delta(ref).delete(condition)

@@ -87,7 +87,7 @@ def process_batch(
     is fresh: its id is new, so no table holds its rows yet and its outputs are appended, not replaced."""
     settings = lake.settings
     src = settings.sources[source]
-    c = settings.contract(src.table)  # the business thresholds in force
+    c = settings.contract(src.table, source)  # the business thresholds in force for this source's rows
     salt = settings.pii_salt()
     silver_ref, restricted_ref = lake.ref("silver", c.table), lake.ref(RESTRICTED, f"{c.table}_pii")
     lake.ensure(silver_ref)
