@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,18 @@ def test_set_reaches_the_domain_files_and_errors_name_the_file(tmp_path: Path) -
         load_models_config(None, None, bad.overrides("models"))
     assert err.value.file == str(resource_dir("conf") / "models.yaml")
     assert err.value.key == "recommendations.history_dayz"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("earliest_order_date: 1997", "params.earliest_order_date: 1997 is not a bound of type date"),
+     ("max_quantity: lots", "params.max_quantity: 'lots' is not a bound of type int"),
+     ("max_unit_price: 'x'", "params.max_unit_price: 'x' is not a bound of type decimal(12,2)")],
+)  # fmt: skip
+def test_a_threshold_of_the_wrong_type_is_refused_on_load(tmp_path: Path, value: str, reason: str) -> None:
+    conf = _conf(tmp_path, BASE)
+    (conf / "sources.yaml").write_text(
+        f"sources:\n  shop: {{path: x, format: csv, table: orders, params: {{{value}}}}}\n"
+    )
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        load_settings("local", conf_dir=conf, environ={})

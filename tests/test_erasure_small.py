@@ -68,6 +68,8 @@ def test_landing_records_are_split_as_their_source_reads_them() -> None:
     spaced = " C7 0001 19970101  2   29.33\r\n C1 0002 19970102  1   9.99\r\n"
     assert scrub_text(spaced, "text", ann, False, text_cells(r"\s+", None)) == (
         " C1 0002 19970102  1   9.99\r\n", 1)  # fmt: skip
+    pasted = "id;email\nC7\u200b;z@example.com\nC1;y@example.com\n"  # the id as ingest normalised it is C7
+    assert scrub_text(pasted, "csv", ann, True, csv_cells(";"))[1] == 1
     fixed = "C7  2026-01-0112\nC1  2026-01-02 7\n"
     assert scrub_text(fixed, "text", ann, False, text_cells(None, [4, 10, 2])) == ("C1  2026-01-02 7\n", 1)
 

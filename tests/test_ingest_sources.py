@@ -190,3 +190,20 @@ def test_text_and_headerless_files_are_read_by_declared_names(spark, tmp_path: P
         ('{"id":"B22","day":"2026-01-02","q":"7"}', None),
     ]
     assert got[2] == [('{"a":"1","b":"x, y","c":"3"}', None), ('{"a":"2","b":"z","c":"4"}', None)]
+
+
+def test_sources_check_names_a_file_ingest_would_set_aside(spark, tmp_path: Path) -> None:
+    from datetime import date
+
+    from audiencelake.ingest.check import check_sources
+
+    folder = tmp_path / "landing" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(SHOP_CSV)
+    (folder / "c.csv").write_text(SHOP_CSV.replace("A-1;", "C-1;").replace("A-2;", "C-2;"))
+    (folder / "b.csv").write_text(SHOP_CSV.replace("Bestellnummer;Pos", "Bestellnummer;Bestellnummer"))
+    lake = _lake(spark, tmp_path, shop=SHOP)
+    [check] = check_sources(spark, lake.settings, date(2026, 11, 25))
+    assert (check.files, check.sampled, list(check.unreadable)) == (3, 6, [f"file://{folder}/b.csv"])
+    assert "would be set aside as a file: " in check.render() and "differs from the other files'" in check.render()
+    assert not (tmp_path / "lake").exists()

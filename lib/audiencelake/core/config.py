@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -99,9 +100,25 @@ class QualitySettings(Strict):
 
 
 def _check_params(c: Contract, values: dict[str, Threshold], where: str) -> None:
-    """Raise ValueError when `values` names a parameter `c` does not have."""
+    """Raise ValueError when `values` names a parameter `c` does not have, or gives one a value its column's type
+    cannot compare with (null: no bound)."""
     if unknown := sorted(set(values) - set(c.params)):
         raise ValueError(f"{where}: {unknown} are not parameters of contract '{c.table}'; known: {sorted(c.params)}")
+    for name, value in values.items():
+        kind = c.param_type(name)
+        try:
+            if value is None:
+                continue
+            if kind in ("date", "timestamp"):
+                if not isinstance(value, date):
+                    date.fromisoformat(str(value))
+            elif kind in ("int", "long") and (isinstance(value, bool) or int(value) != value):
+                raise ValueError
+            elif kind == "double" or kind.startswith("decimal"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}.{name}: {value!r} is not a bound of type {kind}") from None
 
 
 class IdentitySettings(Strict):

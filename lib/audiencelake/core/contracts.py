@@ -193,6 +193,15 @@ class Contract(Strict):
                     raise ValueError(f"{where}: kwargs.{key} reads parameter '{name}', which `params` lacks")
         return self
 
+    def param_type(self, name: str) -> str:
+        """The type of the column whose bound parameter `name` sets (a length bound: int)."""
+        for e in self.expectations:
+            if any(param_name(v) == name for v in e.kwargs.values()):
+                if e.expectation == "expect_column_value_lengths_to_be_between" or "column" not in e.kwargs:
+                    return "int"
+                return self.column(e.kwargs["column"]).type
+        return "string"
+
     def with_params(self, values: dict[str, Threshold]) -> Contract:
         """This contract with each parameter's value in force (`values`, else its default) in its expectations'
         kwargs; `{as_of}` stays for the run to set.
@@ -236,9 +245,10 @@ class Contract(Strict):
 
     @property
     def identifier_columns(self) -> list[str]:
-        """The input columns that identify something (keys, `*_id` columns, PII): normalised at ingest."""
-        return [c.name for c in self.columns
-                if c.type == "string" and (c.name in self.keys or c.name.endswith("_id") or c.pii)]  # fmt: skip
+        """The input columns that identify something (keys, `*_id` columns, e-mails and phones): normalised at
+        ingest. Names are not: a zero-width joiner is part of how some scripts write a name."""
+        return [c.name for c in self.columns if c.type == "string" and c.pii != "name"
+                and (c.name in self.keys or c.name.endswith("_id") or c.pii)]  # fmt: skip
 
     @property
     def pii_columns(self) -> list[Column]:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ from audiencelake.audiences.export_files import MANIFEST, file_sha256
 from audiencelake.erasure.person import Person
 
 log = logging.getLogger("audiencelake.erasure")
+
+
+def _visible(text: str) -> str:
+    """`text` without the characters ingest strips from identifiers (format and control characters, as
+    `ingest.conform.INVISIBLE`), so a record whose id carried a zero-width space is found like the lake found it."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\t\n\r")
 
 
 def _lines(text: str) -> list[str]:
@@ -76,11 +83,11 @@ def scrub_text(
         values.discard("")
         records = list(_csv_records(text, quote)) if kind == "csv" else _lines(text)
         head, body = (records[:1], records[1:]) if header else ([], records)
-        kept = [r for r in body if not any(cell.strip().lower() in values for cell in split(r))]
+        kept = [r for r in body if not any(_visible(cell).strip().lower() in values for cell in split(r))]
     else:
         tokens = person.tokens
         head, body = [], _lines(text)
-        kept = [r for r in body if not any(t in r.lower() for t in tokens)]
+        kept = [r for r in body if not any(t in _visible(r).lower() for t in tokens)]
     return "".join(head + kept), len(body) - len(kept)
 
 

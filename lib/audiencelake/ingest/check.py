@@ -8,7 +8,7 @@ force. Nothing is written: no table, ledger or checkpoint changes, and files che
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
@@ -16,11 +16,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from audiencelake.core.config import Settings
-from audiencelake.core.errors import ConfigError
+from audiencelake.core.errors import ConfigError, SourceError
 from audiencelake.core.pii import SALT, with_salt
-from audiencelake.ingest.bronze import read_raw
+from audiencelake.ingest.bronze import read_failure, read_raw
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
+from audiencelake.ingest.failed_files import unreadable
 from audiencelake.ingest.landing import list_files
 from audiencelake.ingest.mapping import source_columns
 from audiencelake.quality.predicates import failing_rows
@@ -51,6 +52,7 @@ class SourceCheck:
     shared_keys: int = 0  # conforming rows whose key another sampled row has too
     unread: list[str] = field(default_factory=list)  # file columns no contract column reads
     absent: list[str] = field(default_factory=list)  # file columns the source reads that no sampled record has
+    unreadable: dict[str, str] = field(default_factory=dict)  # file -> why ingest would set it aside
 
     @property
     def to_silver(self) -> int:
@@ -77,6 +79,8 @@ class SourceCheck:
                          f"{', '.join(self.absent)}")  # fmt: skip
         if self.unread:
             lines.append(f"  file columns not read: {', '.join(self.unread)}")
+        for path, reason in sorted(self.unreadable.items()):
+            lines.append(f"  would be set aside as a file: {path}: {reason}")
         return "\n".join(lines)
 
 
@@ -86,8 +90,9 @@ def check_sources(spark: SparkSession, settings: Settings, as_of: date, sample: 
     names = only or list(settings.sources)
     if unknown := sorted(set(names) - set(settings.sources)):
         raise ConfigError(
-            "conf/sources.yaml", "sources", f"no source {unknown}; configured: {sorted(settings.sources)}"
-        )
+            settings.sources_file or "conf/sources.yaml", "sources",
+            f"no source {unknown}; configured: {sorted(settings.sources)}",
+        )  # fmt: skip
     return [check_source(spark, settings, name, as_of, sample) for name in names]
 
 
@@ -97,6 +102,20 @@ def check_source(spark: SparkSession, settings: Settings, source: str, as_of: da
     files = list_files(spark, settings.source_path(source))
     if not files:
         return SourceCheck(source, src.table, src.format, 0)
+    try:
+        return _check(spark, source, files, c, src, as_of, sample)
+    except SourceError:
+        raise
+    except Exception as exc:  # a file the reader cannot take: say which, as ingest would, and check the others
+        bad = unreadable(spark, src, files)
+        readable = [f for f in files if f.path not in bad]
+        if not bad or not readable:
+            reason = next(iter(bad.values())) if bad else read_failure(str(exc))
+            raise SourceError(f"source '{source}': cannot read its landing files: {reason}") from exc
+        return replace(_check(spark, source, readable, c, src, as_of, sample), files=len(files), unreadable=bad)
+
+
+def _check(spark: SparkSession, source: str, files: list, c, src, as_of: date, sample: int) -> SourceCheck:
     raw = read_raw(spark, src, [f.read_path for f in files]).limit(sample).cache()
     try:
         rows = raw.transform(conform, c, src).transform(with_salt, DRY_RUN_SALT).transform(derive, c).drop(SALT)
