@@ -161,7 +161,7 @@ def test_text_and_headerless_files_are_read_by_declared_names(spark, tmp_path: P
     """Whitespace-separated text (the CDNOW log's shape: leading blanks, CRLF), fixed-width text and a CSV without a
     header: each line's fields by the declared names; a line with a field too many or too few is malformed, its text
     kept; a header line that repeats the names, and blank lines, are skipped."""
-    from audiencelake.ingest.bronze import read_raw
+    from audiencelake.ingest.reader import read_raw
 
     spaced = tmp_path / "cdnow.txt"
     spaced.write_bytes(b"\xef\xbb\xbfcustomer sample day cds dollars\r\n 00004 0001 19970101  2   29.33\r\n\r\n"

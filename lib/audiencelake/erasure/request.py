@@ -24,8 +24,8 @@ from audiencelake.core.lake import Lake, check_schema
 from audiencelake.erasure.files import csv_cells, scrub_exports, scrub_landing, text_cells
 from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
-from audiencelake.ingest.bronze import CSV_DEFAULTS
 from audiencelake.ingest.failed_files import KEPT
+from audiencelake.ingest.reader import CSV_DEFAULTS
 
 log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")

@@ -18,12 +18,12 @@ from pyspark.sql import types as T
 from audiencelake.core.config import Settings
 from audiencelake.core.errors import ConfigError, SourceError
 from audiencelake.core.pii import SALT, with_salt
-from audiencelake.ingest.bronze import read_failure, read_raw
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from audiencelake.ingest.failed_files import unreadable
 from audiencelake.ingest.landing import list_files
 from audiencelake.ingest.mapping import source_columns
+from audiencelake.ingest.reader import read_failure, read_raw
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import contract_expectations
 

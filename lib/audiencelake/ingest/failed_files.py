@@ -19,6 +19,7 @@ from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
 from audiencelake.ingest.landing import LandingFile
+from audiencelake.ingest.reader import CSV_DEFAULTS, read_failure, read_raw
 
 FAILED = "failed"
 KEPT = "_quarantine/files"  # under the lake's root
@@ -41,8 +42,6 @@ def failed_files(lake: Lake, run: Run) -> int:
 def unreadable(spark: SparkSession, src: SourceSettings, files: list[LandingFile]) -> dict[str, str]:
     """The files of `files` that cannot be read with the others, each with why (one Spark job per file: only
     called once the batch's read has failed). CSV files are read by the header most of them share."""
-    from audiencelake.ingest.bronze import CSV_DEFAULTS, read_failure, read_raw
-
     bad: dict[str, str] = {}
     candidates = list(files)
     if src.format == "csv" and not src.names:

@@ -21,9 +21,10 @@ from pyspark.sql.streaming import StreamingQuery
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
-from audiencelake.ingest.bronze import BronzeBatch, append_batch, json_records, read_ledger
+from audiencelake.ingest.bronze import BronzeBatch, append_batch, read_ledger
 from audiencelake.ingest.landing import LandingFile, list_files
 from audiencelake.ingest.pipeline import process_pending
+from audiencelake.ingest.reader import json_records
 from audiencelake.ingest.records import recording
 
 log = logging.getLogger(__name__)
