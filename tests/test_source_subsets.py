@@ -111,3 +111,16 @@ def test_models_on_a_history_shorter_than_their_windows_are_skipped_in_one_line(
         with pytest.raises(MissingInput) as err:
             run_stage(stage, ctx)
         assert str(err.value).startswith(f"stage {stage}: {start}") and "\n" not in str(err.value), str(err.value)
+
+
+def test_propensity_on_touches_with_one_outcome_is_skipped_in_one_line(spark, tmp_path, monkeypatch) -> None:
+    """Campaign touches none of which converted (a first campaign, say): no model can learn from one outcome."""
+    from audiencelake.core.errors import MissingData
+    from audiencelake.models import propensity
+    from audiencelake.models.config import load_models_config
+
+    touches = spark.range(200).selectExpr("concat('U', id) AS user_id", "'c1' AS campaign_id", "0.0D AS label")
+    monkeypatch.setattr(propensity, "training_rows", lambda lake, run, config: touches)
+    lake = Lake(spark, lake_settings(tmp_path))
+    with pytest.raises(MissingData, match=r"^propensity: \d+ training touches \(0 converted\) .* both outcomes$"):
+        propensity.train(lake, Run.create(as_of=DEFAULT_END, run_id="p"), load_models_config().propensity)

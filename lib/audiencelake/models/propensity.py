@@ -19,6 +19,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.core.errors import MissingData
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.models.config import Feature, Propensity
@@ -89,8 +90,20 @@ def probability(model: PipelineModel, df: DataFrame) -> DataFrame:
 def train(lake: Lake, run: Run, config: Propensity) -> Promotion:
     """Fit on the training users' touches, evaluate on held-out users (overall and per campaign type), register."""
     data = training_rows(lake, run, config).cache()
-    test = data.where(held_out(config.seed, config.test_share))
-    train_set = data.where(~held_out(config.seed, config.test_share))
+    held = held_out(config.seed, config.test_share)
+    test = data.where(held)
+    train_set = data.where(~held)
+    sizes = data.agg(
+        F.sum((~held).cast("long")).alias("rows"), F.sum(held.cast("long")).alias("tested"),
+        F.sum(F.when(~held, F.col("label")).cast("long")).alias("positive"),
+    ).first()  # fmt: skip
+    rows, tested, positive = (int(sizes[k] or 0) for k in ("rows", "tested", "positive"))
+    if rows == 0 or tested == 0 or positive in (0, rows):
+        data.unpersist()
+        raise MissingData(
+            f"propensity: {rows} training touches ({positive} converted) and {tested} held-out touches with a "
+            f"profile snapshot before them: a model needs touches on both sides of the split and both outcomes"
+        )
     params = {"window_days": config.window_days, "snapshots": config.snapshots, "features": len(config.features)}
     with training_run(lake, MODEL, run, params):
         classifier = LogisticRegression(featuresCol=FEATURES, labelCol="label", maxIter=100, regParam=0.01)
