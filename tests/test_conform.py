@@ -102,6 +102,8 @@ def test_computed_columns_make_contract_rows_of_an_order_log(spark) -> None:
          "Price": "2.95", "Customer ID": "16321"},
         {"Invoice": "489435", "StockCode": "22350", "Quantity": "twelve", "InvoiceDate": "2009-12-01 07:46:00",
          "Price": "2.55", "Customer ID": "13085"},
+        {"Invoice": "\u200b489436", "StockCode": "22350", "Quantity": "1", "InvoiceDate": "2009-12-01 07:47:00",
+         "Price": "2.55", "Customer ID": "13085"},  # an id computed from a value with a zero-width space
     ]  # fmt: skip
     before = spark.conf.get("spark.sql.ansi.enabled")
     runs = [
@@ -119,3 +121,4 @@ def test_computed_columns_make_contract_rows_of_an_order_log(spark) -> None:
     assert got[("489434", 1)]["line_type"] == "purchase"
     bad = got[("489435", 1)]  # text where a number belongs: that row is quarantined, the batch goes on
     assert (bad["_reason"], bad["_rule"]) == ("missing_required", "quantity")
+    assert got[("489436", 1)]["_ids_cleaned"] and not got[("489434", 1)]["_ids_cleaned"]

@@ -53,6 +53,12 @@ def typed_value(raw: Column, col: ContractColumn, src: SourceSettings) -> Column
     return raw.try_cast(spark_type(col.type))
 
 
+def _with_fields(struct: Column, values: dict[str, Column]) -> Column:
+    for name, value in values.items():
+        struct = struct.withField(name, value)
+    return struct
+
+
 def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     """Add the contract's typed columns and `_reason`/`_rule` (null when the row conforms).
 
@@ -69,15 +75,24 @@ def conform(df: DataFrame, c: Contract, src: SourceSettings) -> DataFrame:
     raw = {col.name: f"_in_{i}" for i, col in enumerate(c.columns)}  # the trimmed raw string of each column
     unread = F.col("_error").isNotNull()  # rejected at bronze: not parsed again (it may be a 50 MB line)
     ids = set(c.identifier_columns)
+    source = df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema)))
+    # the file values an identifier is computed from are cleaned first (`concat(customer, '-', day)`)
+    dirty = sorted({f for name in ids & set(given.computed) for f in given.reads[name] if "." not in f})
+    if dirty:
+        clean = {f: F.regexp_replace(F.col(PARSED).getField(f), INVISIBLE, "") for f in dirty}
+        changed = [F.col(PARSED).getField(f) != value for f, value in clean.items()]
+        source = source.withColumn("_dirty_ids", F.greatest(*changed, F.lit(False)))
+        source = source.withColumn(PARSED, _with_fields(F.col(PARSED), clean))
     with lenient_casts(df.sparkSession, needed=bool(given.computed)):
         parsed = given.select(
             c,
-            df.withColumn(PARSED, F.when(~unread, F.from_json("_raw", raw_schema))),
+            source,
             *[F.col(f"`{name}`") for name in df.columns],
+            *([F.col("_dirty_ids")] if dirty else []),
             *[F.trim(given.value(col.name)).alias(raw[col.name]) for col in c.columns],
         )
     cleaned = {name: F.regexp_replace(F.col(raw[name]), INVISIBLE, "") for name in ids}
-    touched = [F.col(raw[name]) != cleaned[name] for name in ids]
+    touched = [F.col(raw[name]) != cleaned[name] for name in ids] + ([F.col("_dirty_ids")] if dirty else [])
     parsed = parsed.select(
         *[F.col(f"`{name}`") for name in df.columns],
         *[F.nullif(F.trim(cleaned.get(col.name, F.col(raw[col.name]))), F.lit("")).alias(raw[col.name])

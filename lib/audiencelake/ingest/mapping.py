@@ -41,6 +41,7 @@ class SourceColumns:
     computed: dict[str, str]  # contract column -> Spark SQL over `_parsed`
     written: dict[str, str]  # contract column -> its SQL as the source gives it
     file_columns: list[str]
+    reads: dict[str, list[str]]  # computed contract column -> the file columns its SQL reads
 
     def value(self, name: str) -> Column:
         """The contract column's value as text, before it is typed."""
@@ -76,6 +77,7 @@ def source_columns(c: Contract, src: SourceSettings) -> SourceColumns:
     renamed: dict[str, str] = {}
     computed: dict[str, str] = {}
     files: list[str] = []
+    reads: dict[str, list[str]] = {}
     for col in c.columns:
         given = src.columns.get(col.name)
         if given is None:
@@ -83,10 +85,11 @@ def source_columns(c: Contract, src: SourceSettings) -> SourceColumns:
             files.append(renamed[col.name])
             continue
         tree = parse(given, windows=True).tree if isinstance(given, str) else to_literal(given)
-        files += [n.name for n in tree.find_all(exp.Column) if not n.table and n.name not in LINEAGE]
+        reads[col.name] = [n.name for n in tree.find_all(exp.Column) if not n.table and n.name not in LINEAGE]
+        files += reads[col.name]
         computed[col.name] = tree.transform(_in_parsed).sql(dialect="spark")
     written = {name: str(src.columns[name]) for name in computed}
-    return SourceColumns(renamed, computed, written, list(dict.fromkeys(files)))
+    return SourceColumns(renamed, computed, written, list(dict.fromkeys(files)), reads)
 
 
 def _in_parsed(node: exp.Expression) -> exp.Expression:
