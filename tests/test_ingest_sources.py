@@ -79,23 +79,26 @@ def test_csv_is_read_as_rfc_4180(spark, tmp_path: Path) -> None:
 
 
 def test_a_file_the_reader_cannot_take_is_quarantined_as_a_file(spark, tmp_path: Path) -> None:
-    """A file whose header differs from the others' (here: a repeated column) is kept aside whole and ledgered as
-    failed with the reason, while the files beside it land; it is left alone until replaced, then ingested."""
+    """A file whose header repeats a column is kept aside whole and ledgered as failed with the reason, while the
+    files beside it land, one of them with its columns in another order; it is left alone until replaced, then
+    ingested."""
     import os
 
     folder = tmp_path / "landing" / "shop"
     folder.mkdir(parents=True)
     (folder / "a.csv").write_text(SHOP_CSV)
-    (folder / "c.csv").write_text(SHOP_CSV.replace("A-1;", "C-1;").replace("A-2;", "C-2;"))
+    swapped = [line.split(";") for line in SHOP_CSV.replace("A-", "C-").splitlines()]
+    (folder / "c.csv").write_text("\n".join(";".join([f[1], f[0], *f[2:]]) for f in swapped) + "\n")  # Pos first
     bad = SHOP_CSV.replace("Bestellnummer;Pos", "Bestellnummer;Bestellnummer")
     (folder / "b.csv").write_text(bad)
     lake = _lake(spark, tmp_path, shop=SHOP)
     [audit] = ingest_source(lake, "shop", Run.create("2026-11-25", "r1"))
-    assert (audit.rows_read, audit.rows_to_silver) == (6, 4)  # a.csv and c.csv
+    assert (audit.rows_read, audit.rows_to_silver) == (6, 4)  # a.csv and c.csv, each read by its own header
+    assert {r["order_id"] for r in lake.read(lake.ref("silver", "orders")).collect()} == {"A-1", "A-2", "C-1", "C-2"}
     ledger = {Path(r["file"]).name: r for r in lake.read(lake.ref("ops", "ingest_files")).collect()}
     failed = ledger["b.csv"]
     assert (failed["status"], failed["batch_id"]) == ("failed", "failed-r1")
-    assert "differs from the other files'" in failed["reason"] and "Bestellnummer" in failed["reason"]
+    assert failed["reason"] == "its header repeats the columns ['Bestellnummer']"
     assert Path(failed["kept_at"].removeprefix("file:")).read_text() == bad  # its bytes, kept
     assert ledger["a.csv"]["status"] is None
     assert ingest_source(lake, "shop", Run.create("2026-11-25", "r2")) == []  # not tried again as it is
@@ -205,5 +208,5 @@ def test_sources_check_names_a_file_ingest_would_set_aside(spark, tmp_path: Path
     lake = _lake(spark, tmp_path, shop=SHOP)
     [check] = check_sources(spark, lake.settings, date(2026, 11, 25))
     assert (check.files, check.sampled, list(check.unreadable)) == (3, 6, [f"file://{folder}/b.csv"])
-    assert "would be set aside as a file: " in check.render() and "differs from the other files'" in check.render()
+    assert "would be set aside as a file: " in check.render() and "repeats the columns" in check.render()
     assert not (tmp_path / "lake").exists()

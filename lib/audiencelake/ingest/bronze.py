@@ -22,7 +22,7 @@ from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
 from audiencelake.ingest.failed_files import FAILED, forget_failures, quarantine_files, unreadable
 from audiencelake.ingest.landing import LandingFile, list_files
-from audiencelake.ingest.reader import read_failure, read_raw
+from audiencelake.ingest.reader import read_failure, read_grouped, read_raw
 
 # A batch is read from landing once and used several times (bronze, then silver's gate, version resolution and
 # writes), so it is kept, on local disk: a batch's size has no bound, and in the heap two copies of a
@@ -76,15 +76,17 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None
         batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
     except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: find the files at fault
         bad = unreadable(spark, src, new)
-        if not bad or (len(bad) == len(new) > 1 and len(set(bad.values())) == 1):  # the settings', not the files'
+        grouped = src.format == "csv" and not src.names  # CSV files whose headers differ are read by header
+        if (not bad and not grouped) or (len(bad) == len(new) > 1 and len(set(bad.values())) == 1):  # a setting
             reason = next(iter(bad.values())) if bad else read_failure(str(exc))
             raise SourceError(f"source '{source}': cannot read the new landing files: {reason}") from exc
-        quarantine_files(lake, source, run, [f for f in new if f.path in bad], bad)
+        if bad:
+            quarantine_files(lake, source, run, [f for f in new if f.path in bad], bad)
         new = [f for f in new if f.path not in bad]
         if not new:
             return None, ledger.pending
-        try:
-            batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
+        try:  # the rest, read by header (files whose headers merely differ land together)
+            batch = append_batch(lake, source, new, read_grouped(spark, src, [f.read_path for f in new]))
         except Exception as again:
             raise SourceError(
                 f"source '{source}': cannot read a new landing file: {read_failure(str(again))}"

@@ -23,7 +23,7 @@ from audiencelake.ingest.derive import derive
 from audiencelake.ingest.failed_files import unreadable
 from audiencelake.ingest.landing import list_files
 from audiencelake.ingest.mapping import source_columns
-from audiencelake.ingest.reader import read_failure, read_raw
+from audiencelake.ingest.reader import read_failure, read_grouped, read_raw
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import contract_expectations
 
@@ -109,14 +109,17 @@ def check_source(spark: SparkSession, settings: Settings, source: str, as_of: da
     except Exception as exc:  # a file the reader cannot take: say which, as ingest would, and check the others
         bad = unreadable(spark, src, files)
         readable = [f for f in files if f.path not in bad]
-        if not bad or not readable:
+        if not readable or (not bad and src.format != "csv"):
             reason = next(iter(bad.values())) if bad else read_failure(str(exc))
             raise SourceError(f"source '{source}': cannot read its landing files: {reason}") from exc
-        return replace(_check(spark, source, readable, c, src, as_of, sample), files=len(files), unreadable=bad)
+        checked = _check(spark, source, readable, c, src, as_of, sample, read_grouped)
+        return replace(checked, files=len(files), unreadable=bad)
 
 
-def _check(spark: SparkSession, source: str, files: list, c, src, as_of: date, sample: int) -> SourceCheck:
-    raw = read_raw(spark, src, [f.read_path for f in files]).limit(sample).cache()
+def _check(
+    spark: SparkSession, source: str, files: list, c, src, as_of: date, sample: int, read=read_raw
+) -> SourceCheck:
+    raw = read(spark, src, [f.read_path for f in files]).limit(sample).cache()
     try:
         rows = raw.transform(conform, c, src).transform(with_salt, DRY_RUN_SALT).transform(derive, c).drop(SALT)
         return _summarise(source, src.format, len(files), c, src, rows, raw, as_of)

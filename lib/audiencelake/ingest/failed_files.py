@@ -6,9 +6,10 @@ modification time changes (the file was replaced)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import logging
-from collections import Counter
 from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
@@ -39,24 +40,28 @@ def failed_files(lake: Lake, run: Run) -> int:
     return lake.read(ref).where(f"batch_id = '{failed_batch_id(run)}'").count()
 
 
+def _repeated(spark: SparkSession, src: SourceSettings, f: LandingFile) -> list[str]:
+    """The column names a CSV file's header line repeats (Spark would rename them apart, and read the file)."""
+    options = {**CSV_DEFAULTS, **src.options}
+    sep = options.get("sep", options.get("delimiter", ","))
+    sep = sep.encode().decode("unicode_escape") if "\\" in sep else sep
+    first = spark.read.text(f.read_path).first()
+    if first is None or len(sep) != 1:
+        return []
+    names = next(csv.reader(io.StringIO(first[0].lstrip("\ufeff")), delimiter=sep, quotechar=options["quote"] or None))
+    return sorted({n.strip() for n in names if [m.strip() for m in names].count(n.strip()) > 1})
+
+
 def unreadable(spark: SparkSession, src: SourceSettings, files: list[LandingFile]) -> dict[str, str]:
-    """The files of `files` that cannot be read with the others, each with why (one Spark job per file: only
-    called once the batch's read has failed). CSV files are read by the header most of them share."""
+    """The files of `files` that cannot be read, each with why: a CSV header that repeats a column, or any error
+    reading the file alone (one or two Spark jobs per file: only called once the batch's read has failed). Files
+    whose headers merely differ read apart and are not among them (`reader.read_grouped`)."""
     bad: dict[str, str] = {}
     candidates = list(files)
-    if src.format == "csv" and not src.names:
-        options = {**CSV_DEFAULTS, **src.options}
-        headers: dict[str, tuple[str, ...]] = {}
+    if src.format == "csv" and not src.names and str(src.options.get("header", "true")).lower() == "true":
         for f in files:
-            try:
-                headers[f.path] = tuple(spark.read.options(**options).csv(f.read_path).columns)
-            except Exception as exc:  # noqa: BLE001 - any reader error is the file's
-                bad[f.path] = read_failure(str(exc))
-        if headers:
-            common = Counter(headers.values()).most_common(1)[0][0]
-            for path, header in headers.items():
-                if header != common:
-                    bad[path] = f"its header {list(header)} differs from the other files' {list(common)}"
+            if repeated := _repeated(spark, src, f):
+                bad[f.path] = f"its header repeats the columns {repeated}"
         candidates = [f for f in files if f.path not in bad]
     for f in candidates:
         try:

@@ -98,6 +98,23 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     )
 
 
+def read_grouped(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
+    """`read_raw` of CSV files with headers that differ (a column added, reordered): each header's files read
+    apart, by their own header, into one frame of raw records (the JSON in `_raw` names each value's column); other
+    formats, or a CSV without a header, as `read_raw`. One Spark job per file to read the headers."""
+    if src.format != "csv" or src.names:
+        return read_raw(spark, src, paths)
+    options = {**CSV_DEFAULTS, **src.options}
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in paths:
+        groups.setdefault(tuple(spark.read.options(**options).csv(path).columns), []).append(path)
+    frames = [read_raw(spark, src, group) for group in groups.values()]
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
 def text_records(lines: DataFrame, src: SourceSettings) -> DataFrame:
     """Text lines -> (_file, _raw, _error): each line's fields, split by the source's `separator` (a regular
     expression; spaces around the line are dropped first) or cut by its `widths`, named by its `names` and kept as a
