@@ -141,17 +141,17 @@ def test_a_rule_on_an_unknown_tag_is_one_line_and_exit_2(tmp_path: Path, capsys:
 
 
 def test_a_rule_on_a_tag_the_lake_cannot_give_is_refused(spark, tmp_path: Path, capsys) -> None:
-    """A lake with an order table only: `audience check` refuses the first rule on a tag of another source, naming
-    the file, the key and the missing table."""
+    """A lake with social interactions only: `audience check` refuses the first rule on a tag of another source,
+    naming the file, the key and the missing table."""
     settings = lake_settings(tmp_path)
-    Lake(spark, settings).ensure(Lake(spark, settings).ref("silver", "orders"))
+    Lake(spark, settings).ensure(Lake(spark, settings).ref("silver", "social_interactions"))
     with pytest.raises(SystemExit) as exit_info:
         main(["audience", "check", "--set", f"lake.root={settings.lake_root}"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == (
-        f"error: {ROOT / 'conf' / 'audiences.yaml'}: audiences.cross_sell.rule.all[1].field: tag 'lifecycle_stage' is "
-        "unavailable in this lake: reads tag days_since_last_activity: silver.campaign_touches does not exist"
+        f"error: {ROOT / 'conf' / 'audiences.yaml'}: audiences.winback_high_value.rule.all[1].field: tag 'is_buyer' "
+        "is unavailable in this lake: reads tag last_order_date: silver.orders does not exist"
     )
 
 
