@@ -9,7 +9,8 @@ from html import escape
 from pathlib import Path
 
 from audiencelake.core.lake import Lake
-from audiencelake.report.sections import SECTIONS, Context
+from audiencelake.report.blocks import Context
+from audiencelake.report.sections import SECTIONS
 
 log = logging.getLogger(__name__)
 
