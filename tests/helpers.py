@@ -6,8 +6,8 @@ import sys
 
 import yaml
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import Contract
+from audiencelake.core.source_settings import SourceSettings
 
 ORDERS_LIKE = """
 table: t_orders

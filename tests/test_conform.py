@@ -4,8 +4,8 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.pii import with_salt
+from audiencelake.core.source_settings import SourceSettings
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
 from helpers import make_contract, make_source

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.lake import RESTRICTED, Lake
 from audiencelake.core.runs import Run
+from audiencelake.core.source_settings import SourceSettings
 from audiencelake.ingest.pipeline import ingest_source
 from conftest import lake_settings
 

@@ -13,9 +13,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import Column as ContractColumn
 from audiencelake.core.contracts import Contract, spark_type
+from audiencelake.core.source_settings import SourceSettings
 from audiencelake.ingest.mapping import PARSED, lenient_casts, source_columns
 
 # Characters no identifier means to hold but copies and exports bring along: zero-width spaces and joiners, the

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import contract
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
+from audiencelake.core.source_settings import SourceSettings
 from audiencelake.core.sql import sql_literal
 from audiencelake.ingest.landing import LandingFile
 from audiencelake.ingest.reader import CSV_DEFAULTS, read_failure, read_raw

@@ -21,10 +21,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import Contract
 from audiencelake.core.errors import SourceError
 from audiencelake.core.expressions import parse, to_literal
+from audiencelake.core.source_settings import SourceSettings
 
 LINEAGE = ("_raw", "_file")  # bronze columns an expression may read besides the file's own
 PARSED = "_parsed"  # the struct of the record's file columns, as text

@@ -10,8 +10,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from audiencelake.core.config import SourceSettings
 from audiencelake.core.contracts import contract
+from audiencelake.core.source_settings import SourceSettings
 from audiencelake.ingest.landing import canonical_path_col
 from audiencelake.ingest.mapping import source_columns
 
