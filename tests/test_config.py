@@ -116,13 +116,17 @@ def test_empty_reader_option_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_a_computed_column_is_checked_on_load(tmp_path: Path, columns: str, reason: str) -> None:
+    err = _refused(tmp_path, f"format: csv, table: orders, mapping: {{OrderNo: order_id}}, columns: {columns}", reason)
+    assert (err.file, err.key) == (str(tmp_path / "sources.yaml"), "sources.orders")
+
+
+def _refused(tmp_path: Path, source: str, reason: str) -> ConfigError:
+    """The error loading settings whose only source, `orders`, is `{path: x, <source>}`; it must match `reason`."""
     conf = _conf(tmp_path, BASE)
-    (conf / "sources.yaml").write_text(
-        f"sources:\n  orders: {{path: x, format: csv, table: orders, mapping: {{OrderNo: order_id}}, columns: {columns}}}\n"
-    )
+    (conf / "sources.yaml").write_text(f"sources:\n  orders: {{path: x, {source}}}\n")
     with pytest.raises(ConfigError, match=reason) as err:
         load_settings("local", conf_dir=conf, environ={})
-    assert (err.value.file, err.value.key) == (str(conf / "sources.yaml"), "sources.orders")
+    return err.value
 
 
 def test_business_thresholds_are_settings_per_environment_then_source(tmp_path: Path) -> None:
@@ -169,10 +173,7 @@ def test_business_thresholds_are_settings_per_environment_then_source(tmp_path: 
     ],
 )
 def test_a_file_shape_is_checked_on_load(tmp_path: Path, shape: str, reason: str) -> None:
-    conf = _conf(tmp_path, BASE)
-    (conf / "sources.yaml").write_text(f"sources:\n  orders: {{path: x, table: orders, {shape}}}\n")
-    with pytest.raises(ConfigError, match=reason):
-        load_settings("local", conf_dir=conf, environ={})
+    _refused(tmp_path, f"table: orders, {shape}", reason)
 
 
 def test_set_reaches_the_domain_files_and_errors_name_the_file(tmp_path: Path) -> None:
@@ -211,9 +212,4 @@ def test_set_reaches_the_domain_files_and_errors_name_the_file(tmp_path: Path) -
      ("max_unit_price: 'x'", "params.max_unit_price: 'x' is not a bound of type decimal(12,2)")],
 )  # fmt: skip
 def test_a_threshold_of_the_wrong_type_is_refused_on_load(tmp_path: Path, value: str, reason: str) -> None:
-    conf = _conf(tmp_path, BASE)
-    (conf / "sources.yaml").write_text(
-        f"sources:\n  shop: {{path: x, format: csv, table: orders, params: {{{value}}}}}\n"
-    )
-    with pytest.raises(ConfigError, match=re.escape(reason)):
-        load_settings("local", conf_dir=conf, environ={})
+    _refused(tmp_path, f"format: csv, table: orders, params: {{{value}}}", re.escape(reason))
