@@ -81,6 +81,7 @@ def test_an_unreadable_landing_file_does_not_stop_erasure(tmp_path) -> None:
 
     from audiencelake.erasure.files import csv_cells, scrub_landing, scrub_text
     from audiencelake.erasure.person import Person
+    from audiencelake.ingest.reader import csv_separator
 
     ann = Person(customers={"C7"})
     broken = tmp_path / "t.jsonl.gz"
@@ -88,4 +89,5 @@ def test_an_unreadable_landing_file_does_not_stop_erasure(tmp_path) -> None:
     assert scrub_landing(str(tmp_path / "*.gz"), "json", ann, False) == {} and broken.exists()
     assert scrub_landing(str(tmp_path / "*.gz"), "json", ann, False, drop_unreadable=True) == {}
     assert not broken.exists()
-    assert scrub_text("id\tx\nC7\ta\nC1\tb\n", "csv", ann, True, csv_cells("\\t")) == ("id\tx\nC1\tb\n", 1)
+    tab = csv_cells(csv_separator({"sep": "\\t"}))  # as the source's options hold it
+    assert scrub_text("id\tx\nC7\ta\nC1\tb\n", "csv", ann, True, tab) == ("id\tx\nC1\tb\n", 1)

@@ -53,9 +53,8 @@ Cells = Callable[[str], list[str]]
 
 
 def csv_cells(sep: str = ",", quote: str = '"') -> Cells:
-    """The cells of a CSV record, as the source's reader splits them (its separator and quote; `\\t` and other
-    escapes as Spark reads them)."""
-    sep = sep.encode().decode("unicode_escape") if "\\" in sep else sep
+    """The cells of a CSV record, as the source's reader splits them (its separator, `reader.csv_separator`, and
+    quote)."""
     if len(sep) != 1:  # Spark takes a separator of several characters; Python's csv module does not
         return lambda record: record.rstrip("\r\n").split(sep)
     return lambda record: next(csv.reader(io.StringIO(record), delimiter=sep, quotechar=quote or None), [])

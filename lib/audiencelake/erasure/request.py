@@ -25,7 +25,7 @@ from audiencelake.erasure.files import csv_cells, scrub_exports, scrub_landing, 
 from audiencelake.erasure.person import Person, find_person
 from audiencelake.erasure.tables import erase_rows, vacuum
 from audiencelake.ingest.failed_files import KEPT
-from audiencelake.ingest.reader import CSV_DEFAULTS
+from audiencelake.ingest.reader import csv_options, csv_separator
 
 log = logging.getLogger("audiencelake.erasure")
 LOCAL = ("/", "file:")
@@ -48,11 +48,11 @@ def _scrub_landing(lake: Lake, person: Person, request_id: str) -> int:
             log.warning("erasure request %s: landing files of %s (%s) are not local; not scrubbed",
                         request_id, name, pattern)  # fmt: skip
             continue
-        options = {**CSV_DEFAULTS, **src.options} if src.format == "csv" else src.options
-        header = src.format == "csv" and not src.names and str(options.get("header")).lower() == "true"
+        options = csv_options(src) if src.format == "csv" else src.options
+        header = src.format == "csv" and str(options.get("header")).lower() == "true"
         cells = None
         if src.format == "csv":
-            cells = csv_cells(options.get("sep", options.get("delimiter", ",")), options.get("quote", '"'))
+            cells = csv_cells(csv_separator(options), options.get("quote", '"'))
         elif src.format == "text":
             cells = text_cells(src.separator, src.widths)
         removed += sum(scrub_landing(pattern, src.format, person, header, cells).values())

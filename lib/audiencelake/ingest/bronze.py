@@ -20,7 +20,7 @@ from audiencelake.core.contracts import contract
 from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
-from audiencelake.ingest.failed_files import FAILED, forget_failures, quarantine_files, unreadable
+from audiencelake.ingest.failed_files import FAILED, forget_failures, quarantine_files, set_aside
 from audiencelake.ingest.landing import LandingFile, list_files
 from audiencelake.ingest.reader import read_failure, read_grouped, read_raw
 
@@ -75,11 +75,7 @@ def ingest_bronze(lake: Lake, source: str, run: Run) -> tuple[BronzeBatch | None
     try:
         batch = append_batch(lake, source, new, read_raw(spark, src, [f.read_path for f in new]))
     except Exception as exc:  # Spark reports read errors as Py4J/analysis errors: find the files at fault
-        bad = unreadable(spark, src, new)
-        grouped = src.format == "csv" and not src.names  # CSV files whose headers differ are read by header
-        if (not bad and not grouped) or (len(bad) == len(new) > 1 and len(set(bad.values())) == 1):  # a setting
-            reason = next(iter(bad.values())) if bad else read_failure(str(exc))
-            raise SourceError(f"source '{source}': cannot read the new landing files: {reason}") from exc
+        bad = set_aside(spark, src, source, new, exc, "the new landing files")
         if bad:
             quarantine_files(lake, source, run, [f for f in new if f.path in bad], bad)
         new = [f for f in new if f.path not in bad]

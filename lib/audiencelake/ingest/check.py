@@ -20,10 +20,10 @@ from audiencelake.core.errors import ConfigError, SourceError
 from audiencelake.core.pii import SALT, with_salt
 from audiencelake.ingest.conform import conform
 from audiencelake.ingest.derive import derive
-from audiencelake.ingest.failed_files import unreadable
+from audiencelake.ingest.failed_files import set_aside
 from audiencelake.ingest.landing import list_files
 from audiencelake.ingest.mapping import source_columns
-from audiencelake.ingest.reader import read_failure, read_grouped, read_raw
+from audiencelake.ingest.reader import read_grouped, read_raw
 from audiencelake.quality.predicates import failing_rows
 from audiencelake.quality.suites import contract_expectations
 
@@ -107,11 +107,10 @@ def check_source(spark: SparkSession, settings: Settings, source: str, as_of: da
     except SourceError:
         raise
     except Exception as exc:  # a file the reader cannot take: say which, as ingest would, and check the others
-        bad = unreadable(spark, src, files)
+        bad = set_aside(spark, src, source, files, exc, "its landing files")
         readable = [f for f in files if f.path not in bad]
-        if not readable or (not bad and src.format != "csv"):
-            reason = next(iter(bad.values())) if bad else read_failure(str(exc))
-            raise SourceError(f"source '{source}': cannot read its landing files: {reason}") from exc
+        if not readable:
+            raise SourceError(f"source '{source}': cannot read its landing files: {next(iter(bad.values()))}") from exc
         checked = _check(spark, source, readable, c, src, as_of, sample, read_grouped)
         return replace(checked, files=len(files), unreadable=bad)
 

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pyspark.sql import SparkSession
 
 from audiencelake.core.contracts import contract
+from audiencelake.core.errors import SourceError
 from audiencelake.core.lake import Lake
 from audiencelake.core.runs import Run
 from audiencelake.core.source_settings import SourceSettings
 from audiencelake.core.sql import sql_literal
 from audiencelake.ingest.landing import LandingFile
-from audiencelake.ingest.reader import CSV_DEFAULTS, read_failure, read_raw
+from audiencelake.ingest.reader import csv_options, csv_separator, read_failure, read_raw
 
 FAILED = "failed"
 KEPT = "_quarantine/files"  # under the lake's root
@@ -42,9 +43,8 @@ def failed_files(lake: Lake, run: Run) -> int:
 
 def _repeated(spark: SparkSession, src: SourceSettings, f: LandingFile) -> list[str]:
     """The column names a CSV file's header line repeats (Spark would rename them apart, and read the file)."""
-    options = {**CSV_DEFAULTS, **src.options}
-    sep = options.get("sep", options.get("delimiter", ","))
-    sep = sep.encode().decode("unicode_escape") if "\\" in sep else sep
+    options = csv_options(src)
+    sep = csv_separator(options)
     first = spark.read.text(f.read_path).first()
     if first is None or len(sep) != 1:
         return []
@@ -70,6 +70,24 @@ def unreadable(spark: SparkSession, src: SourceSettings, files: list[LandingFile
             reason = read_failure(str(exc))  # "<file>: <cause>": the cause alone (the ledger row names the file)
             head, _, cause = reason.partition(": ")
             bad[f.path] = cause if cause and head.endswith(f.read_path.rsplit("/", 1)[-1]) else reason
+    return bad
+
+
+def set_aside(
+    spark: SparkSession, src: SourceSettings, source: str, files: list[LandingFile], exc: Exception, what: str
+) -> dict[str, str]:
+    """After reading `files` together failed with `exc`: the files to set aside, each with why (`unreadable`); the
+    others are read by header (`reader.read_grouped`).
+
+    Raises:
+        SourceError: nothing to set aside where the files could not be read by header either (not CSV), or every
+            file failed for one reason: a setting is at fault, not the files (`what` names the files).
+    """
+    bad = unreadable(spark, src, files)
+    grouped = src.format == "csv" and not src.names  # CSV files whose headers differ are read by header
+    if (not bad and not grouped) or (len(bad) == len(files) > 1 and len(set(bad.values())) == 1):
+        reason = next(iter(bad.values())) if bad else read_failure(str(exc))
+        raise SourceError(f"source '{source}': cannot read {what}: {reason}") from exc
     return bad
 
 

@@ -51,6 +51,18 @@ def json_records(lines: DataFrame) -> DataFrame:
 CSV_DEFAULTS = {"header": "true", "multiLine": "true", "quote": '"', "escape": '"'}
 
 
+def csv_options(src: SourceSettings) -> dict[str, str]:
+    """The options a CSV source is read with: RFC 4180 (`CSV_DEFAULTS`) unless the source says otherwise, without a
+    header when the source declares `names`."""
+    return {**CSV_DEFAULTS, **src.options, **({"header": "false"} if src.names else {})}
+
+
+def csv_separator(options: dict[str, str]) -> str:
+    """The separator character(s) Spark reads from the options (`\\t` written in YAML is a tab)."""
+    sep = options.get("sep", options.get("delimiter", ","))
+    return sep.encode().decode("unicode_escape") if "\\" in sep else sep
+
+
 def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> DataFrame:
     """Read landing files into (_file, _raw, _error): one row per record, unparsed.
 
@@ -71,7 +83,7 @@ def read_raw(spark: SparkSession, src: SourceSettings, paths: list[str]) -> Data
     if src.format == "text":
         return text_records(spark.read.options(**src.options).text(paths), src)
     if src.format == "csv":
-        options = {**CSV_DEFAULTS, **src.options, **({"header": "false"} if src.names else {})}
+        options = csv_options(src)
         header = src.names or spark.read.options(**options).csv(paths[0]).columns
         _warn_drift(src, paths[0], header)
         schema = T.StructType(
@@ -104,7 +116,7 @@ def read_grouped(spark: SparkSession, src: SourceSettings, paths: list[str]) -> 
     formats, or a CSV without a header, as `read_raw`. One Spark job per file to read the headers."""
     if src.format != "csv" or src.names:
         return read_raw(spark, src, paths)
-    options = {**CSV_DEFAULTS, **src.options}
+    options = csv_options(src)
     groups: dict[tuple[str, ...], list[str]] = {}
     for path in paths:
         groups.setdefault(tuple(spark.read.options(**options).csv(path).columns), []).append(path)
