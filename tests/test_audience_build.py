@@ -100,3 +100,21 @@ def test_suppression_refuses_an_identifier_that_normalises_to_nothing(spark, tmp
         f"phone_hash:{hashlib.sha256((lake.settings.pii_salt() + '8613800000000').encode()).hexdigest()}",
     ]
     assert lake.read(lake.ref("ops", "suppression")).count() == 2
+
+
+def test_an_opt_out_channel_reaches_people_without_a_crm_record_but_not_those_who_refused(spark, tmp_path):
+    """Opt-out consent: no CRM record (null) reaches, a CRM record that withholds consent does not, and
+    suppression still holds."""
+    lake = Lake(spark, lake_settings(tmp_path))
+    lake.append(check_schema(suppression(spark), "suppression"), lake.ref("ops", "suppression"))
+    raw = {"destinations": {"ads": {"format": "parquet", "channels": ["ads"]}}, "opt_out_channels": ["ads"],
+           "audiences": {"all": {"description": "test", "channel": "ads", "destinations": ["ads"], "holdout_pct": 0,
+                                 "rule": {"field": "lifetime_spend", "gte": 0}}}}  # fmt: skip
+    people = [("u1", 1.0, None), ("u2", 1.0, False), ("u3", 1.0, True), ("u11", 1.0, None)]
+    base = spark.createDataFrame(
+        [(u, s, None, 9, c, None, None, [], []) for u, s, c in people],
+        BASE.replace("_consent_email", "_consent_ads"),
+    )
+    built = build_one(definitions_from(raw, "test.yaml"), "all", base, Inputs.current(lake), "r1", AS_OF)
+    assert built.funnel[:3] == [("profiled users", 4), ("consent to ads", 3), ("not suppressed", 2)]
+    assert {r["user_id"] for r in built.members.collect()} == {"u1", "u3"}  # u2 refused, u11 suppressed by id

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from audiencelake.audiences.build import skipped_audiences
 from audiencelake.audiences.loader import load_audiences
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.resources import resource_dir
@@ -70,6 +71,9 @@ CASES = [
      "audiences.cross_sell.export_fields[0]", "unknown field 'email'"),
     (lambda r: rule(r, "cross_sell").append({"field": "age", "gte": 18, "lte": 65}),
      "audiences.cross_sell.rule.all[3]", "exactly one of"),
+    (lambda r: r.update(opt_out_channels=["ads", "fax"]), "opt_out_channels[1]", "unknown channel 'fax'"),
+    (lambda r: r.update(opt_out_channels="ads"), "opt_out_channels", "expected a list of channels"),
+    (lambda r: r["audiences"]["cross_sell"].update(consent="assumed"), "audiences.cross_sell.consent", "opt_out"),
 ]  # fmt: skip
 
 
@@ -104,3 +108,25 @@ def test_the_version_changes_with_the_rules_it_depends_on_not_with_the_descripti
     winback = load_audiences(write(tmp_path, lambda r: rule(r, "winback_high_value")[2].update(gt=50)))
     assert winback.version("cross_sell") != before["cross_sell"]
     assert winback.version("price_sensitive_promo") == before["price_sensitive_promo"]
+
+
+def test_opt_out_channels_set_the_consent_basis_of_their_audiences_and_only_their_versions(tmp_path):
+    """An audience on an opt-out channel is built without recorded consent, so its version changes (a run records
+    its basis); the others keep theirs, and without a CRM only the opt-out audiences on channels that need no address
+    can be built, each other one with its reason."""
+    shipped = load_audiences()
+    opted = load_audiences(write(tmp_path, lambda r: r.update(opt_out_channels=["ads", "email"])))
+    assert {n: a.consent for n, a in opted.audiences.items() if a.consent == "opt_out"} == {
+        "dormant_reactivation": "opt_out", "winback_high_value": "opt_out", "new_customer_nurture": "opt_out"
+    }  # fmt: skip
+    assert opted.version("dormant_reactivation") != shipped.version("dormant_reactivation")
+    assert opted.version("price_sensitive_promo") == shipped.version("price_sensitive_promo")
+    own = load_audiences(write(tmp_path, lambda r: r["audiences"]["cross_sell"].update(consent="opt_out")))
+    assert own.audiences["cross_sell"].consent == "opt_out"  # an audience may set its basis itself
+
+    skipped = skipped_audiences(opted, list(opted.audiences), {}, has_crm=False)
+    assert "dormant_reactivation" not in skipped
+    assert skipped["winback_high_value"] == "email needs an address from silver.crm_profiles, which this lake lacks"
+    assert skipped["price_sensitive_promo"].startswith("consent to sms is recorded in silver.crm_profiles, which")
+    assert skipped["new_customer_nurture"] == skipped["winback_high_value"]
+    assert skipped_audiences(shipped, list(shipped.audiences), {}, has_crm=True) == {}

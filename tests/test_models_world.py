@@ -110,7 +110,7 @@ def test_recommendations_beat_popularity_and_leave_out_purchases(models_world):
     run = latest_run(models_world, "recommendations")
     metrics = run.data.metrics
     assert metrics["precision_at_k"] >= 2 * metrics["baseline_precision_at_k"], metrics
-    assert run.data.params["search"] == "small_data" and run.data.params["grid"] == "2"
+    assert run.data.params["search"] == "small_data" and run.data.params["grid"] == "2"  # alpha 1 and 5
     for name in ("recall", "map", "ndcg", "coverage"):
         assert f"{name}_at_k" in metrics and f"baseline_{name}_at_k" in metrics
     assert "validation_precision_at_k" in metrics  # the grid was chosen on the window before the test window

@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from audiencelake.audiences.export import export_folder
 from audiencelake.core.lake import Lake
 from audiencelake.core.resources import project_root
 from audiencelake.core.runs import Run
@@ -31,7 +33,6 @@ def _settings(root: Path, example: str):
 
 
 def test_sources_check_reports_each_example_and_writes_nothing(spark, tmp_path: Path) -> None:
-    from datetime import date
 
     with open(SHOPS / "online_retail.csv", newline="") as f:
         lines = list(csv.DictReader(f))
@@ -64,9 +65,11 @@ def _run(spark, root: Path, example: str, as_of: str, *extra: str) -> tuple[Lake
 def test_an_order_log_alone_the_cdnow_log(spark, tmp_path: Path) -> None:
     """Worked example 1: the CDNOW purchase log (public, 1997-98, whitespace text with no header) through the
     sources file alone: every line enters silver with its dollars as the amount, the profile, segments, churn and
-    CLV are computed, recommendations (one product) and audiences (no CRM: no consent) are skipped in one line."""
+    CLV are computed, recommendations (one product) are skipped in one line. With ads declared opt-out (no CRM
+    holds consent), the dormant customers get the ads audience and its export by customer id; the audiences that
+    need recorded consent or an address are skipped, each with its reason."""
     lines = [line.split() for line in (project_root() / "tests/data/cdnow_sample.txt").read_text().splitlines()]
-    lake, counts = _run(spark, tmp_path, "cdnow", "1998-06-30")
+    lake, counts = _run(spark, tmp_path, "cdnow", "1998-06-30", "audiences.opt_out_channels=[ads]")
     orders = lake.read(lake.ref("silver", "orders"))
     assert orders.count() == len(lines) == counts["ingest"]["rows_to_silver"]
     assert orders.agg(F.sum("amount")).first()[0] == sum(Decimal(line[4]) for line in lines)
@@ -78,10 +81,26 @@ def test_an_order_log_alone_the_cdnow_log(spark, tmp_path: Path) -> None:
     for model in ("segmentation", "churn", "clv"):
         assert counts[f"train_{model}"]["promoted"] == 1, counts[f"train_{model}"]
     assert counts["train_recommendations"]["skipped"].startswith("recommendations: no user with interactions")
-    assert counts["audiences"] == {"skipped": "silver.crm_profiles does not exist (written by stage ingest)"}
+    assert {k: counts["audiences"][k] for k in ("audiences", "skipped")} == {"audiences": 1, "skipped": 4}
+    members = lake.read(lake.ref("gold", "audience_members")).toPandas()
+    assert set(members["audience"]) == {"dormant_reactivation"} and len(members) > 0
+    last, spend = {}, {}
+    for customer, _, day, _, dollars in lines:
+        last[customer] = max(last.get(customer, date.min), date(int(day[:4]), int(day[4:6]), int(day[6:])))
+        spend[customer] = spend.get(customer, 0) + float(dollars)
+    # conf/tags.yaml and audiences.yaml: silent for more than 30 days (dormant or churned), not 'invalid' (silent
+    # for a year and under 20 spent), lifetime spend between 1 and 1,000,000
+    silent = {c: (date(1998, 6, 30) - d).days for c, d in last.items()}
+    expected = {c for c in last if silent[c] > 30 and not (silent[c] > 365 and spend[c] < 20) and spend[c] >= 1}
+    assert set(members["user_id"]) == expected
+    assert counts["audiences"]["treatment"] == (members["group"] == "treatment").sum() > 0
+    folder = export_folder(lake, "ad_platform", "dormant_reactivation", "cdnow-1")
+    assert json.loads((folder / "manifest.json").read_text())["counts"]["exported"] == counts["audiences"]["treatment"]
+    match = json.loads((export_folder(lake, "ads_customer_match", "dormant_reactivation", "cdnow-1") /
+                        "manifest.json").read_text())["counts"]  # fmt: skip
+    assert (match["exported"], match["not_matched"]) == (0, match["treatment"])  # no e-mail or phone to match on
     report = report_path(lake, "cdnow-1").read_text()  # what the lake lacks, and which export would give it
-    assert ("No audiences: this lake has no silver.crm_profiles; a CRM customer export with consent "
-            "(table: crm_profiles) would provide it.") in report  # fmt: skip
+    assert "dormant_reactivation" in report.split("<h2>Audiences</h2>", 1)[1]
 
 
 def test_web_analytics_alone(spark, tmp_path: Path) -> None:

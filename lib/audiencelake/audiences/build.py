@@ -111,7 +111,8 @@ def build_one(
 ) -> Built:
     """Members of one audience from `base` (which carries the membership columns of the audiences it refers to)."""
     audience, rule = definitions.audiences[name], definitions.rules[name]
-    reach = F.coalesce(F.col(f"_consent_{audience.channel}"), F.lit(False))
+    # a CRM record's consent holds either way; without one, only an opt-out basis lets the channel be used
+    reach = F.coalesce(F.col(f"_consent_{audience.channel}"), F.lit(audience.consent == "opt_out"))
     if REACHABLE[audience.channel]:
         reach = reach & F.col(REACHABLE[audience.channel]).isNotNull()
     df = base.withColumn("_s_consent", reach)
@@ -154,12 +155,30 @@ def build_one(
     return Built(audience, definitions.version(name), rule.text(), members, funnel, *sizes)
 
 
-def skipped_audiences(definitions: Definitions, order: list[str], missing: dict[str, str]) -> dict[str, str]:
-    """The audiences of `order` that cannot be built, and why: a field they use is unavailable (`missing`), or they
-    refer to an audience that cannot be built."""
+def unreachable(audience: Audience, has_crm: bool) -> str | None:
+    """Why no one can be reached on the audience's channel in a lake without a CRM (`has_crm` false), else None."""
+    if has_crm:
+        return None
+    if audience.consent == "recorded":
+        return (f"consent to {audience.channel} is recorded in silver.crm_profiles, which this lake lacks (a CRM "
+                f"customer export with consent would provide it; a channel whose legal basis is opt-out can be "
+                f"listed in opt_out_channels of conf/audiences.yaml)")  # fmt: skip
+    if REACHABLE[audience.channel]:
+        return f"{audience.channel} needs an address from silver.crm_profiles, which this lake lacks"
+    return None
+
+
+def skipped_audiences(
+    definitions: Definitions, order: list[str], missing: dict[str, str], has_crm: bool = True
+) -> dict[str, str]:
+    """The audiences of `order` that cannot be built, and why: no one can be reached on their channel
+    (`unreachable`), a field they use is unavailable (`missing`), or they refer to an audience that cannot be
+    built."""
     skipped: dict[str, str] = {}
     for name in order:
-        if gone := [f for f in _fields_used(definitions, name) if f in missing]:
+        if why := unreachable(definitions.audiences[name], has_crm):
+            skipped[name] = why
+        elif gone := [f for f in _fields_used(definitions, name) if f in missing]:
             skipped[name] = missing[gone[0]]
         elif refers := [a for a in audiences_of(definitions.rules[name]) if a in skipped]:
             skipped[name] = f"refers to audience {refers[0]}, which is skipped ({skipped[refers[0]]})"
@@ -173,7 +192,8 @@ def build_audiences(
     audiences skipped because a tag or model score they use is unavailable (`skipped_audiences`), and why."""
     order = needed(definitions, names)
     used = {f for n in order for f in _fields_used(definitions, n)}
-    skipped = skipped_audiences(definitions, order, unavailable(inputs, as_of, used))
+    has_crm = inputs.versions.get("silver.crm_profiles") is not None
+    skipped = skipped_audiences(definitions, order, unavailable(inputs, as_of, used), has_crm)
     for name, why in skipped.items():
         log.warning("audience %s: skipped: %s", name, why)
     order = [n for n in order if n not in skipped]

@@ -20,6 +20,9 @@ from audiencelake.core.sql import sql_literal
 
 Channel = Literal["email", "sms", "push", "ads"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "ads")
+# the legal basis to contact someone on the audience's channel: consent recorded in the CRM (opt-in), or opt-out
+# (everyone may be reached unless a CRM record withholds consent or ops.suppression holds them)
+ConsentBasis = Literal["recorded", "opt_out"]
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 Value = bool | int | float | str | date
 
@@ -148,6 +151,7 @@ class Audience(Strict):
     reason_fields: list[str] = Field(default_factory=list)  # default: the fields of the rule and of `top`
     cost_per_contact: float | None = Field(default=None, ge=0)
     measure_days: int = Field(default=14, ge=1)
+    consent: ConsentBasis = "recorded"  # default: `opt_out` for the channels of the file's opt_out_channels
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -156,8 +160,10 @@ class Audience(Strict):
         return self.holdout_salt or self.name
 
     def fingerprint(self) -> str:
-        """A content hash of this definition alone (its description aside)."""
-        payload = json.dumps(self.model_dump(by_alias=True, exclude={"description"}), sort_keys=True, default=str)
+        """A content hash of this definition alone (its description aside; the consent basis only when opt-out, so
+        definitions written before it existed keep their versions)."""
+        drop = {"description"} | ({"consent"} if self.consent == "recorded" else set())
+        payload = json.dumps(self.model_dump(by_alias=True, exclude=drop), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

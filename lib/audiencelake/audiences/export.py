@@ -69,9 +69,11 @@ def match_hashes(email: Column, phone: Column) -> list[Column]:
 
 
 def customer_match(members: DataFrame, pii: DataFrame | None) -> DataFrame:
-    """SHA-256 hex of the normalised email and E.164 phone of each member with at least one of them."""
+    """SHA-256 hex of the normalised email and E.164 phone of each member with at least one of them (none in a lake
+    without silver_restricted.crm_profiles_pii: the manifest counts every member as not matched)."""
     if pii is None:
-        raise AudiencelakeError("silver_restricted.crm_profiles_pii does not exist: no identifiers to match on")
+        log.warning("silver_restricted.crm_profiles_pii does not exist: no member has an email or phone to match on")
+        return members.sparkSession.createDataFrame([], "email_sha256 string, phone_sha256 string")
     hashed = members.join(pii.select(F.col("customer_id").alias("user_id"), "email", "phone"), "user_id").select(
         *match_hashes(F.col("email"), F.col("phone"))
     )

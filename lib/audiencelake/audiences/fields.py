@@ -10,6 +10,7 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from audiencelake.audiences.definitions import CHANNELS
 from audiencelake.core.errors import AudiencelakeError
 from audiencelake.core.lake import Lake, TableRef
 
@@ -120,7 +121,7 @@ def _scores(inputs: Inputs, as_of: date, fields: list[str]) -> list[DataFrame]:
 
 def audience_base(inputs: Inputs, as_of: date, fields: list[str]) -> DataFrame:
     """One row per profiled user as of `as_of`: every tag, the requested score fields, the CRM consent flags and
-    hashed identifiers (null for people without a CRM record).
+    hashed identifiers (null for people without a CRM record, and for everyone in a lake without a CRM).
 
     Raises:
         AudiencelakeError: there is no profile as of `as_of`. (Score fields must be available: `unavailable`.)
@@ -133,12 +134,15 @@ def audience_base(inputs: Inputs, as_of: date, fields: list[str]) -> DataFrame:
         base = base.join(scores, "user_id", "left")
     crm = inputs.read("silver.crm_profiles")
     if crm is None:
-        raise AudiencelakeError("silver.crm_profiles does not exist; consent is unknown, so no audience can be built")
+        nothing = [F.lit(None).cast("boolean").alias(f"_consent_{c}") for c in CHANNELS]
+        nothing += [F.lit(None).cast("string").alias(f"_{k}") for k in ("email_hash", "phone_hash")]
+        nothing += [F.array().cast("array<string>").alias(f"_{k}es") for k in ("email_hash", "phone_hash")]
+        return base.select("*", *nothing)
     # a person merged from several CRM records: an opt-out on any record holds, the latest record's email and
     # phone are the ones to reach, and every record's email and phone hashes are checked against suppression
     latest = F.struct("updated_at", "customer_id")
     contact = crm.groupBy("user_id").agg(
-        *[F.bool_and(f"consent_{c}").alias(f"_consent_{c}") for c in ("email", "sms", "push", "ads")],
+        *[F.bool_and(f"consent_{c}").alias(f"_consent_{c}") for c in CHANNELS],
         F.max_by("email_hash", latest).alias("_email_hash"),
         F.max_by("phone_hash", latest).alias("_phone_hash"),
         F.collect_set("email_hash").alias("_email_hashes"),

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from audiencelake.audiences.definitions import (
+    CHANNELS,
     OPERATORS,
     All,
     Any_,
@@ -158,11 +159,12 @@ def definitions_from(
     """
     if not isinstance(raw, dict):
         raise ConfigError(file, "<root>", f"expected a mapping, got {type(raw).__name__}")
-    if unknown := sorted(set(raw) - {"destinations", "audiences"}):
-        raise ConfigError(file, unknown[0], "unknown section; expected destinations and audiences")
+    if unknown := sorted(set(raw) - {"destinations", "audiences", "opt_out_channels"}):
+        raise ConfigError(file, unknown[0], "unknown section; expected destinations, audiences and opt_out_channels")
     for section in ("destinations", "audiences"):
         if not isinstance(raw.get(section), dict) or not raw[section]:
             raise ConfigError(file, section, "expected a non-empty mapping")
+    opt_out = _opt_out_channels(file, raw.get("opt_out_channels", []))
     destinations = {}
     for name, spec in raw["destinations"].items():
         if not NAME.fullmatch(str(name)):
@@ -176,7 +178,8 @@ def definitions_from(
             raise ConfigError(file, f"audiences.{name}", "expected a mapping")
         if not NAME.fullmatch(str(name)):
             raise ConfigError(file, f"audiences.{name}", "use letters, digits and underscores, starting with a letter")
-        audiences[name] = validate(Audience, {**spec, "name": name}, file, f"audiences.{name}")
+        basis = {"consent": "opt_out"} if spec.get("channel") in opt_out else {}
+        audiences[name] = validate(Audience, {**basis, **spec, "name": name}, file, f"audiences.{name}")
     types = field_types(tags_file, tag_overrides)
     parser = _RuleParser(file, types, set(audiences), unavailable or {})
     rules = {name: parser.parse(a.rule_spec, f"audiences.{name}.rule") for name, a in audiences.items()}
@@ -185,6 +188,20 @@ def definitions_from(
     order = _dependency_order(file, {name: audiences_of(rule) for name, rule in rules.items()})
     ordered = {name: audiences[name] for name in order}
     return Definitions(file, destinations, ordered, {n: rules[n] for n in order}, types)
+
+
+def _opt_out_channels(file: str, value: object) -> set[str]:
+    """The channels whose audiences default to opt-out consent.
+
+    Raises:
+        ConfigError: not a list of known channels.
+    """
+    if not isinstance(value, list):
+        raise ConfigError(file, "opt_out_channels", f"expected a list of channels, got {value!r}")
+    for i, channel in enumerate(value):
+        if channel not in CHANNELS:
+            raise ConfigError(file, f"opt_out_channels[{i}]", f"unknown channel {channel!r}; have {list(CHANNELS)}")
+    return set(value)
 
 
 def _dependency_order(file: str, graph: dict[str, set[str]]) -> list[str]:

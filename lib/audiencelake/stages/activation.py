@@ -13,10 +13,11 @@ MEMBERS = ("gold.audience_members", "ops.audience_runs")
 CONTACTS = ("silver.crm_profiles", "silver_restricted.crm_profiles_pii")
 
 
-# consent comes from the CRM: without it no one may be contacted. An audience reads the model scores its rules use
+# consent comes from the CRM: without it only audiences on opt-out channels are built (`build.unreachable`). An
+# audience reads the model scores its rules use
 @stage(
     "audiences",
-    reads=("gold.user_profile", "silver.crm_profiles"),
+    reads=("gold.user_profile",),
     uses=(*(m.table for m in MODELS.values()), "silver.campaign_touches", *CONTACTS, "ops.suppression"),
     writes=MEMBERS,
 )
