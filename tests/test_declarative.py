@@ -31,7 +31,9 @@ def test_an_unknown_key_is_one_line_naming_file_and_key(name: str, tmp_path: Pat
         load(path)
     reason = "Extra inputs are not permitted (and 1 more)"  # pydantic's, the first extra key named
     if name == "audiences":  # the loader checks its sections itself
-        assert str(caught.value) == f"{path}: also_bogus: unknown section; expected destinations and audiences"
+        assert str(caught.value) == (
+            f"{path}: also_bogus: unknown section; expected destinations, audiences and opt_out_channels"
+        )
     else:
         assert str(caught.value) == f"{path}: bogus: {reason}"
 
