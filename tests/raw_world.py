@@ -63,6 +63,7 @@ class RawWorld:
     crm: dict[str, dict] = field(default_factory=dict)
     anon_user: dict[str, str] = field(default_factory=dict)
     person: dict[str, str] = field(default_factory=dict)  # CRM customer id -> planted person (truth/persons.csv)
+    visit_channel: dict[str, str] = field(default_factory=dict)  # a visit's first event_id -> its planted channel
 
 
 def read_orders(landing: Path) -> list[dict]:
@@ -106,6 +107,8 @@ def read_world(landing: Path, truth: Path) -> RawWorld:
     for anon in csv.DictReader(open(truth / "identities.csv", newline="")):
         if anon["customer_id"]:
             w.anon_user[anon["anonymous_id"]] = anon["customer_id"]
+    with open(truth / "visits.csv", newline="") as fh:
+        w.visit_channel = {r["event_id"]: r["channel"] for r in csv.DictReader(fh)}
     seen = set()
     for r in _json_lines(landing / "clickstream"):
         ts = _utc(r.get("ts"))
@@ -182,6 +185,7 @@ class ExpectedTags:
         visible = [e for e in world.events if e["ts"] < self.end and e["user"]]
         self.events = self._group(visible)
         self.session_starts = self._group(_sessions(visible))
+        self.visit_channel = world.visit_channel
         # a person's CRM attributes come from their latest record signed up by the as-of date
         self.crm: dict[str, dict] = {}
         for customer, row in world.crm.items():
@@ -291,6 +295,14 @@ class ExpectedTags:
         carts = sum(1 for e in self.within(events, 90) if e["event_type"] == "add_to_cart")
         t["cart_rate_90d"] = carts / views if views else None
         t["last_seen_date"] = max((e["ts"].date() for e in events), default=None)
+        # a session's channel: the one planted on its first event; events planted for identity tests carry no
+        # source, which is a direct visit
+        channel = {id(e): self.visit_channel.get(e["event_id"], "direct") for e in starts}
+        by_time = sorted(starts, key=lambda e: (e["ts"], channel[id(e)]))
+        t["first_touch_channel"] = channel[id(by_time[0])] if by_time else None
+        t["last_touch_channel"] = max((e["ts"], channel[id(e)]) for e in starts)[1] if starts else None
+        mix = Counter(channel[id(e)] for e in self.within(starts, 90))
+        t["channel_mix_90d"] = [c for c, _ in sorted(mix.items(), key=lambda kv: (-kv[1], kv[0]))][:3]
         local = [e["ts"].astimezone(SHANGHAI) for e in self.within(starts, 90)]
         t["preferred_hour"] = _mode([x.hour for x in local])
         t["preferred_day_of_week"] = _mode([x.strftime("%A") for x in local])

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import random
+import shutil
 from datetime import date, timedelta
 
 import numpy as np
@@ -268,6 +269,7 @@ def test_a_tag_whose_definition_cannot_give_its_type_names_the_tag(world, tmp_pa
     next(t for t in data["tags"] if t["name"] == "preferred_device")["type"] = "long"
     path = tmp_path / "tags.yaml"
     path.write_text(yaml.safe_dump(data))
+    shutil.copy(resource_dir("conf") / "channels.yaml", tmp_path)  # the channel rules it names, beside it
     catalogue = load_catalogue(path).select(["preferred_device"])
     with pytest.raises(ConfigError) as err:
         build_profile(world["lake"], Run.create(AS_OF, "typed"), catalogue)

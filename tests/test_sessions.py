@@ -46,13 +46,14 @@ def reference(events: list[tuple[str, str, datetime]]) -> dict[str, tuple[str, b
 
 
 def frame(spark, events, sessions: dict[str, tuple[str, bool]] | None = None):
-    rows = [
-        (e, ts, "page_view", v, None, "web", None, None, None, None, None, ts.date(), None,
-         *(sessions[e] if sessions else (None, None)))
-        for e, v, ts in events
-    ]  # fmt: skip
-    schema = ", ".join(f"`{col.name}` {col.type}" for col in C.all_columns if not col.pii)
-    return spark.createDataFrame(rows, schema)
+    columns = [col for col in C.all_columns if not col.pii]
+    rows = []
+    for e, v, ts in events:  # page views of visitor v; every other column null
+        known = {"event_id": e, "event_ts": ts, "event_type": "page_view", "anonymous_id": v, "platform": "web",
+                 "event_date": ts.date(), **dict(zip(("session_id", "session_start"), sessions[e] if sessions
+                                                     else (None, None), strict=True))}  # fmt: skip
+        rows.append(tuple(known.get(col.name) for col in columns))
+    return spark.createDataFrame(rows, ", ".join(f"`{col.name}` {col.type}" for col in columns))
 
 
 def apply(spark, stored, batch_events):

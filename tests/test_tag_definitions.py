@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ def test_default_catalogue_covers_every_kind_with_at_least_40_tags():
     assert len(catalogue.tags) >= 40
     assert {t.kind for t in catalogue.tags} == KINDS
     functions = {t.function for t in catalogue.tags if t.function}
-    assert functions >= {"count", "sum", "avg", "min", "max", "count_distinct", "last", "share", "ratio", "mode", "top"}
+    assert functions >= {"count", "sum", "avg", "min", "max", "count_distinct", "first", "last", "share", "ratio", "mode",
+                         "top"}  # fmt: skip
     assert all(t.owner and t.description for t in catalogue.tags)
 
 
@@ -46,6 +48,9 @@ def test_select_keeps_the_dependencies():
 def _write(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "tags.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    channels = tmp_path / "channels.yaml"  # the channel rules the clickstream source names, beside the tags file
+    if not channels.exists():
+        shutil.copy(resource_dir("conf") / "channels.yaml", channels)
     return path
 
 
@@ -60,6 +65,16 @@ def _broken(change) -> dict:
 
 
 CASES = {
+    "channel rules on a table without UTM columns": (
+        lambda d: d["sources"]["orders"].update(channels="channels.yaml"),
+        "sources.orders.channels",
+        "channel rules read 'utm_source', which 'orders' lacks",
+    ),
+    "a channel the rules never give": (
+        lambda d: _tag(d, "channel_mix_90d")["values"].append("television"),
+        "tags.channel_mix_90d.values",
+        "'television' is no channel of the channel rules",
+    ),
     "unknown source": (
         lambda d: _tag(d, "orders_90d").update(source="ordrs"),
         "tags.orders_90d.source",
@@ -278,3 +293,33 @@ def test_available_drops_the_tags_of_missing_sources_and_what_reads_them():
                                 "social_actions_90d": "long", "tenure_days": "int"}  # fmt: skip
     assert "lifecycle_stage" in catalogue.available({"crm_profiles"})[1]  # no activity source at all
     assert catalogue.available({s.table for s in catalogue.sources.values()}) == (catalogue, {})
+
+
+@pytest.mark.parametrize(
+    ("rule", "key", "reason"),
+    [
+        ({"channel": "tv", "when": "utm_channel = 'tv'"}, "rules[0].when", "unknown column 'utm_channel'"),
+        ({"channel": "tv", "when": "utm_medium = "}, "rules[0].when", "not a valid SQL expression"),
+        ({"channel": "TV ads", "when": "utm_medium = 'tv'"}, "rules.0.channel", "String should match pattern"),
+        ({"channel": "tv", "when": "rand() < 0.5"}, "rules[0].when", "re-runs would not agree"),
+    ],
+)
+def test_a_bad_channel_rule_names_the_rules_file_and_the_rule(tmp_path, rule, key, reason):
+    rules = yaml.safe_load((resource_dir("conf") / "channels.yaml").read_text())
+    rules["rules"].insert(0, rule)
+    (tmp_path / "channels.yaml").write_text(yaml.safe_dump(rules))
+    with pytest.raises(ConfigError) as err:
+        load_catalogue(_write(tmp_path, copy.deepcopy(DEFAULT)))
+    assert (err.value.file, err.value.key) == (str(tmp_path / "channels.yaml"), key), err.value
+    assert reason in err.value.reason, err.value.reason
+
+
+def test_channel_rules_give_one_case_expression_in_rule_order():
+    """The first rule that holds wins: referrer_host is the referrer's host without www., and the default last."""
+    catalogue = load_catalogue()
+    text = catalogue.sources["clickstream"].columns["channel"]
+    assert text.startswith("CASE WHEN (LOWER(utm_medium) IN ('cpc', 'ppc'") and text.endswith("ELSE 'other' END")
+    assert (
+        text.index("'paid_search'") < text.index("'social'") < text.index("'organic_search'") < text.index("'direct'")
+    )
+    assert "TRY_PARSE_URL(REFERRER, 'HOST')" in text.upper() and "referrer_host" not in text

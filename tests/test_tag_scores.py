@@ -4,6 +4,7 @@ whatever other scores share the aggregation; a score of a score waits for it; an
 from __future__ import annotations
 
 import copy
+import shutil
 from datetime import date
 
 import yaml
@@ -27,6 +28,7 @@ def _catalogue(tmp_path):
         data["tags"].append({**copy.deepcopy(tag), "kind": "rfm", "type": "int", "description": "test score"})
     path = tmp_path / "tags.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copy(resource_dir("conf") / "channels.yaml", tmp_path)  # the channel rules it names, beside it
     return load_catalogue(path).select([t["name"] for t in SCORES])
 
 

@@ -72,6 +72,7 @@ def clickstream(rng: np.random.Generator, person: Person, catalogue: Catalogue, 
     events: list[dict] = []
     seen_devices: set[str] = set()
     for day in sessions:
+        starts = len(events)
         device = person.devices[int(rng.integers(len(person.devices)))]
         anon = device.anonymous_ids[-1] if day >= device.switch_day else device.anonymous_ids[0]
         t = _moment(start_date, day, _hour(rng, person.preferred_hour))
@@ -97,7 +98,66 @@ def clickstream(rng: np.random.Generator, person: Person, catalogue: Catalogue, 
             emit("product_view", t=t, page_url=f"/p/{ids['item_id']}", **ids)
             if rng.random() < 0.15:
                 emit("add_to_cart", t=t + timedelta(seconds=3), **ids)
+        events[starts]["_visit"] = True  # the session's first event: it carries where the visit came from
     return events
+
+
+# where visits come from (conf/channels.yaml names), with each channel's share of all visits; a person's own mix is
+# drawn around these shares
+TRAFFIC_SHARES = {"direct": 0.30, "organic_search": 0.18, "paid_search": 0.12, "social": 0.10, "email": 0.08,
+                  "display": 0.06, "affiliate": 0.05, "sms_push": 0.04, "other": 0.07}  # fmt: skip
+
+
+def _traffic_fields(rng: np.random.Generator, channel: str) -> dict[str, str]:
+    """UTM parameters and referrer of a visit from `channel`, written the many ways trackers and marketers do."""
+    pick = lambda *options: options[int(rng.integers(len(options)))]  # noqa: E731
+    if channel == "organic_search":
+        return {"referrer": pick("https://www.google.com/", "https://www.baidu.com/s?wd=shop", "https://www.bing.com/")}
+    if channel == "paid_search":
+        return {
+            "utm_source": pick("google", "baidu"),
+            "utm_medium": pick("cpc", "CPC", "ppc"),
+            "utm_campaign": pick("brand_search", "generic_search"),
+            "referrer": "https://www.google.com/",
+        }
+    if channel == "social":
+        if rng.random() < 0.5:
+            return {"referrer": pick("https://weibo.com/u/7788", "https://m.facebook.com/", "https://t.co/x1")}
+        return {
+            "utm_source": pick("wechat", "weibo", "instagram"),
+            "utm_medium": "social",
+            "utm_campaign": "spring_social",
+        }
+    if channel == "email":
+        return {"utm_source": "newsletter", "utm_medium": pick("email", "Email"), "utm_campaign": "weekly_digest"}
+    if channel == "display":
+        return {"utm_source": "dsp_one", "utm_medium": pick("display", "banner"), "utm_campaign": "retargeting"}
+    if channel == "affiliate":
+        return {
+            "utm_source": pick("cashback_club", "deal_finder"),
+            "utm_medium": "affiliate",
+            "referrer": "https://deals.partner.example/offer",
+        }
+    if channel == "sms_push":
+        return {"utm_source": "crm", "utm_medium": pick("sms", "push")}
+    if channel == "other":
+        return {"referrer": pick("https://blog.example.org/review", "https://forum.example.net/t/42")}
+    return {}  # direct: typed or bookmarked
+
+
+def traffic(rng: np.random.Generator, events: list[dict]) -> list[str]:
+    """Set where each visit came from on its first event (`_visit`), from a mix of channels drawn for the person
+    around TRAFFIC_SHARES; returns the channels in visit order. A separate `rng`, so the rest of the world is the same
+    with or without it."""
+    names = list(TRAFFIC_SHARES)
+    mix = rng.dirichlet([TRAFFIC_SHARES[n] * 8 for n in names])
+    channels = []
+    for event in events:
+        if event.get("_visit"):
+            channel = names[int(rng.choice(len(names), p=mix))]
+            event.update(_traffic_fields(rng, channel), _channel=channel)
+            channels.append(channel)
+    return channels
 
 
 def _order(

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from audiencelake.core.errors import ConfigError
-from audiencelake.synth.activity import Campaign, campaign_touches, clickstream, expected_order_value, orders, social
+from audiencelake.synth.activity import (
+    Campaign,
+    campaign_touches,
+    clickstream,
+    expected_order_value,
+    orders,
+    social,
+    traffic,
+)
 from audiencelake.synth.catalog import CAMPAIGN_CHANNELS, CATEGORIES, CITIES, SEGMENTS, Catalogue, make_catalogue
 from audiencelake.synth.corrupt import EXPECTED_OUTCOME, BadRecordPlan, drop_field, dumps, plant, set_field
 from audiencelake.synth.identities import plant_identities
@@ -250,11 +258,16 @@ def _write_chunk(
     campaigns = _campaigns(spec)
     per_source: dict[str, list[dict]] = defaultdict(list)
     assignments = []
+    sources = np.random.default_rng([spec.seed, 5, chunk])  # where visits come from: its own stream
+    visits = []
     for p in people:
         events = clickstream(rng, p, catalogue, spec.start_date)
+        traffic(sources, events)
         for k, e in enumerate(sorted(events, key=lambda e: e["ts"])):
             e["event_id"] = f"E{p.index:07d}-{k:05d}"
             per_source["clickstream"].append(e)
+            if e.get("_visit"):
+                visits.append({"event_id": e["event_id"], "customer_id": p.customer_id or "", "channel": e["_channel"]})
         touches, assigned, extra_days = campaign_touches(rng, p, campaigns, spec.start_date, spec.days)
         per_source["campaign_touches"] += touches
         assignments += assigned
@@ -295,6 +308,7 @@ def _write_chunk(
         for p in people for d in p.devices for a in d.anonymous_ids
     ] + plants.shared_anonymous)  # fmt: skip
     truth.write("campaign_assignments", assignments)
+    truth.write("visits", visits)  # the channel planted on each visit's first event
     caused = {(r["customer"], r["_caused_by"], r["order_no"]) for r in per_source["orders"] if r.get("_caused_by")}
     truth.write("caused_orders", [{"customer_id": c, "campaign_id": k, "order_id": o} for c, k, o in sorted(caused)])
 

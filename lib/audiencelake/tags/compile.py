@@ -65,6 +65,7 @@ class SourceCompiler:
             "min": f"min({when})",
             "max": f"max({when})",
             "count_distinct": f"size(collect_set({when}))",
+            "first": f"min_by({when}, CASE WHEN {g} THEN named_struct('t', {time}, 'v', {col}) END)",  # ties: min value
             "last": f"max_by({when}, CASE WHEN {g} THEN named_struct('t', {time}, 'v', {col}) END)",  # ties: max value
             "mode": f"mode({when}, true)",
             "share": f"avg(CASE WHEN {g} THEN CASE WHEN {self.sql(tag.condition or 'TRUE')} THEN 1D ELSE 0D END END)",

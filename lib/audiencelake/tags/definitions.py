@@ -22,7 +22,9 @@ from audiencelake.core.expressions import Parsed, parse
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 Kind = Literal["attribute", "aggregate", "rfm", "preference", "price", "engagement", "lifecycle", "derived"]
 ValueType = Literal["string", "int", "long", "double", "boolean", "date", "array<string>"]
-Function = Literal["count", "sum", "avg", "min", "max", "count_distinct", "last", "share", "ratio", "mode", "top"]
+Function = Literal[
+    "count", "sum", "avg", "min", "max", "count_distinct", "first", "last", "share", "ratio", "mode", "top"
+]
 NUMERIC_TYPES = {"int", "long", "double"}
 RESERVED = {"user_id", "as_of"}  # columns of gold.user_profile besides the tags
 
@@ -40,6 +42,9 @@ class TagSource(Strict):
     # how much history (days) before the earliest tag window the `columns` see, so that a row's value does not
     # depend on which tags are in the catalogue; None: all history up to the as-of date
     lookback_days: int | None = Field(None, ge=0)
+    # channel rules (a file, relative to the tags file): adds the computed column `channel`, where each row's visit
+    # came from by its UTM parameters and referrer (tags.channels)
+    channels: str | None = None
 
 
 class Input(Strict):

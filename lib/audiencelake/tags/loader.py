@@ -12,9 +12,10 @@ from audiencelake.core.declarative import Override, read_yaml, validate, with_ov
 from audiencelake.core.errors import ConfigError, ContractError
 from audiencelake.core.expressions import ExpressionError, Parsed, parse
 from audiencelake.core.resources import resource_dir
+from audiencelake.tags.channels import READS, ChannelRules, load_channels
 from audiencelake.tags.definitions import NAME, NUMERIC_TYPES, Catalogue, Tag, TagSource, dependencies
 
-NEEDS_COLUMN = {"sum", "avg", "min", "max", "count_distinct", "last", "mode", "top"}
+NEEDS_COLUMN = {"sum", "avg", "min", "max", "count_distinct", "first", "last", "mode", "top"}
 _SOURCE_FIELDS = {
     "source",
     "column",
@@ -40,6 +41,7 @@ class _Loader:
     def __init__(self, file: str, raw: dict) -> None:
         self.file, self.raw = file, raw
         self.parsed: dict[str, Parsed] = {}
+        self.channels: ChannelRules | None = None  # of the source that sets `channels`
 
     def fail(self, key: str, reason: str) -> ConfigError:
         return ConfigError(self.file, key, reason)
@@ -127,12 +129,23 @@ class _Loader:
             raise self.fail(f"{key}.latest_by", f"a source without `time` needs a column of '{src.table}' here")
         if src.where:
             self.expression(f"{key}.where", src.where, columns, "column", params)
+        if src.channels:
+            src = self.with_channels(src, key, columns)
         for col, text in src.columns.items():
             if col in columns:
                 raise self.fail(f"{key}.columns.{col}", f"'{col}' is already a column of '{src.table}'")
             self.expression(f"{key}.columns.{col}", text, columns, "column", params, windows=True)
             columns = columns | {col}
         return src
+
+    def with_channels(self, src: TagSource, key: str, columns: set[str]) -> TagSource:
+        """The source with the computed column `channel` from its channel rules (a file next to the tags file)."""
+        if missing := [c for c in READS if c not in columns]:
+            raise self.fail(f"{key}.channels", f"channel rules read {missing[0]!r}, which '{src.table}' lacks")
+        if "channel" in src.columns:
+            raise self.fail(f"{key}.columns.channel", "set by the source's channel rules (`channels`)")
+        self.channels = load_channels(Path(self.file).parent / src.channels)
+        return src.model_copy(update={"columns": {"channel": self.channels.expression(), **src.columns}})
 
     def source_columns(self, sources: dict[str, TagSource], name: str, key: str) -> set[str]:
         if name not in sources:
@@ -186,6 +199,9 @@ class _Loader:
                     if getattr(inp, field) is not None:
                         self.expression(f"{ikey}.{field}", getattr(inp, field), columns, "column", params)
                 self.expression(f"{key}.column", tag.column, columns, "column", params)
+            if tag.column == "channel" and self.channels and (stray := set(tag.values) - set(self.channels.channels)):
+                raise self.fail(f"{key}.values", f"{sorted(stray)[0]!r} is no channel of the channel rules; "
+                                                 f"they give {self.channels.channels}")  # fmt: skip
             return
         for field in ("inputs", "values", "half_life_days", "k"):
             if getattr(tag, field) is not None:
