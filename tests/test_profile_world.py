@@ -275,3 +275,58 @@ def test_a_tag_whose_definition_cannot_give_its_type_names_the_tag(world, tmp_pa
         build_profile(world["lake"], Run.create(AS_OF, "typed"), catalogue)
     assert (err.value.file, err.value.key) == (str(path), "tags.preferred_device.type")
     assert "declared long, but the definition gives string" in err.value.reason
+
+
+def test_rules_based_attribution_equals_an_independent_reading_of_the_raw_files(world, expected):
+    """Journeys and the last-touch and linear credits, worked out from the raw files, the planted channel of each
+    visit and conf/channels.yaml's journey settings (orders of the 90 days up to the run date, touchpoints of the 30
+    days before each): the same per channel, and each model's credits sum to the conversions with a touchpoint."""
+    from collections import defaultdict
+
+    from audiencelake.stages.declaration import StageContext
+    from audiencelake.stages.runner import run_stage
+
+    lake: Lake = world["lake"]
+    counts = run_stage("attribution", StageContext(lake, Run.create(AS_OF, "attribution-1")))
+    got: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in lake.read(lake.ref("gold", "attribution")).where(F.col("as_of") == AS_OF).collect():
+        got[(r["model"], r["channel"])][0] += r["conversions"]
+        got[(r["model"], r["channel"])][1] += r["revenue"]
+
+    channel_of_touch = {"email": "email", "sms": "sms_push", "push": "sms_push", "ads": "display"}
+    types = {"send", "open", "click", "impression", "ad_click"}
+    want: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    conversions = attributed = 0
+    for user, lines in expected.orders.items():
+        orders: dict[str, list] = {}
+        for line in lines:
+            if line["type"] == "purchase":
+                ts, amount = orders.get(line["order_id"], (line["ts"], 0.0))
+                orders[line["order_id"]] = (min(ts, line["ts"]), amount + line["amount"])
+        for at, revenue in orders.values():
+            if not AS_OF - timedelta(days=89) <= at.date() <= AS_OF:
+                continue
+            conversions += 1
+            since = at - timedelta(days=30)
+            points = [(e["ts"], expected.visit_channel.get(e["event_id"], "direct"), e.get("utm_campaign") or "")
+                      for e in expected.session_starts.get(user, []) if since <= e["ts"] < at]  # fmt: skip
+            points += [(t["ts"], channel_of_touch[t["channel"]], t["campaign_id"]) for t in expected.touches.get(user, [])
+                       if t["group"] == "treatment" and t["touch_type"] in types and since <= t["ts"] < at]  # fmt: skip
+            if not points:
+                continue
+            attributed += 1
+            points.sort()
+            for model, credit in (
+                ("last_touch", {len(points) - 1: 1.0}),
+                ("linear", dict.fromkeys(range(len(points)), 1 / len(points))),
+            ):
+                for i, c in credit.items():
+                    want[(model, points[i][1])][0] += c
+                    want[(model, points[i][1])][1] += c * revenue
+    assert (counts["conversions"], counts["attributed"]) == (conversions, attributed)
+    for key, (n, revenue) in want.items():
+        assert math.isclose(got[key][0], n, abs_tol=1e-6), (key, got[key], n)
+        assert math.isclose(got[key][1], revenue, rel_tol=1e-9, abs_tol=1e-4), (key, got[key], revenue)
+    assert {k for k in got if k[0] in ("last_touch", "linear")} == set(want)
+    for model in {k[0] for k in got}:  # every model credits exactly the journeys with a touchpoint
+        assert math.isclose(sum(v[0] for k, v in got.items() if k[0] == model), attributed, abs_tol=1e-6)

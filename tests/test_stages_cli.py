@@ -185,7 +185,7 @@ def test_every_stage_on_an_empty_lake_runs_or_says_in_one_line_what_it_lacks(spa
     skipped = {name: c["skipped"] for name, c in counts.items() if isinstance(c.get("skipped"), str)}
     models = {f"{step}_{m}" for m in ("segmentation", "churn", "clv", "recommendations", "propensity")
               for step in ("train", "score")}  # fmt: skip
-    assert set(skipped) == {"profile", "audiences", "export", "measure"} | models, counts
+    assert set(skipped) == {"profile", "audiences", "export", "measure", "attribution"} | models, counts
     assert skipped["profile"] == f"none of {', '.join(SILVER)} exists (written by stage ingest)"
     assert skipped["train_clv"] == "silver.orders does not exist (written by stage ingest)"
     assert counts["report"]["bytes"] > 0

@@ -1,8 +1,10 @@
 """The activation stages, after the models: `audiences` (members with consent, suppression, caps and holdouts),
-`export` (files and manifests per destination) and `measure` (uplift against the holdouts)."""
+`export` (files and manifests per destination), `measure` (uplift against the holdouts) and `attribution` (which
+channels earned the conversions)."""
 
 from __future__ import annotations
 
+from audiencelake.attribution.run import attribution_stage
 from audiencelake.audiences.export import export_activation
 from audiencelake.audiences.measure import measure_stage
 from audiencelake.audiences.runs import activate
@@ -43,3 +45,15 @@ def export(ctx: StageContext) -> dict:
 def measure(ctx: StageContext) -> dict:
     """Measure uplift against the holdout of every campaign and every audience run whose window has ended."""
     return measure_stage(ctx.lake, ctx.run)
+
+
+# journeys need conversions; visits and campaign touches are their touchpoints, whichever exist
+@stage(
+    "attribution",
+    reads=("silver.orders",),
+    uses=("silver.clickstream_events", "silver.campaign_touches"),
+    writes=("gold.journeys", "gold.attribution"),
+)
+def attribution(ctx: StageContext) -> dict:
+    """Build each conversion's journey (gold.journeys) and credit its channels under every rules-based model."""
+    return attribution_stage(ctx.lake, ctx.run)

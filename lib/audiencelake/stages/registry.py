@@ -85,6 +85,7 @@ STAGES: dict[str, Stage] = resolve(
         activation.audiences,
         activation.export,
         activation.measure,
+        activation.attribution,
         report.report,
     ]
 )

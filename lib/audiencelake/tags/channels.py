@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlglot import exp
 
 from audiencelake.core.declarative import Strict, read_yaml_mapping, validate
@@ -25,11 +25,39 @@ class ChannelRule(Strict):
     when: str
 
 
+class Journeys(Strict):
+    """What a conversion's journey holds (gold.journeys)."""
+
+    window_days: int = Field(90, ge=1)  # conversions of the last window_days up to the run date are attributed
+    lookback_days: int = Field(30, ge=1)  # touchpoints up to this many days before a conversion
+    # campaign touches that are touchpoints, and the channel of each campaign channel
+    touch_types: list[str] = Field(default_factory=lambda: ["send", "open", "click", "impression", "ad_click"])
+    touch_channels: dict[str, str] = Field(
+        default_factory=lambda: {"email": "email", "sms": "sms_push", "push": "sms_push", "ads": "display"}
+    )
+
+
+class AttributionModels(Strict):
+    """Parameters of the rules-based models."""
+
+    half_life_days: float = Field(7.0, gt=0)  # time decay: a touchpoint's weight halves every half_life_days
+    position_weights: tuple[float, float, float] = (0.4, 0.2, 0.4)  # first, the middle ones together, last
+
+    @model_validator(mode="after")
+    def _sum(self) -> AttributionModels:
+        if abs(sum(self.position_weights) - 1) > 1e-9 or min(self.position_weights) < 0:
+            raise ValueError(f"position_weights must be >= 0 and sum to 1, not {list(self.position_weights)}")
+        return self
+
+
 class ChannelRules(Strict):
-    """The rules in file order (the first that holds wins) and the channel of a visit none matches."""
+    """The rules in file order (the first that holds wins) and the channel of a visit none matches; the journeys
+    and the attribution models over them."""
 
     default: str = Field(pattern=CHANNEL_NAME)
     rules: list[ChannelRule] = Field(min_length=1)
+    journeys: Journeys = Field(default_factory=Journeys)
+    attribution: AttributionModels = Field(default_factory=AttributionModels)
 
     @property
     def channels(self) -> list[str]:
@@ -73,4 +101,7 @@ def load_channels(path: Path | str) -> ChannelRules:
             raise ConfigError(file, f"rules[{i}].when", reason)
         if parsed.params:
             raise ConfigError(file, f"rules[{i}].when", f"a rule takes no parameters (:{sorted(parsed.params)[0]})")
+    for name, channel in rules.journeys.touch_channels.items():
+        if channel not in rules.channels:
+            raise ConfigError(file, f"journeys.touch_channels.{name}", f"{channel!r} is no channel of the rules")
     return rules

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator
 from audiencelake.core.declarative import Strict
 from audiencelake.core.errors import ConfigError
 from audiencelake.core.expressions import Parsed, parse
+from audiencelake.tags.channels import ChannelRules
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 Kind = Literal["attribute", "aggregate", "rfm", "preference", "price", "engagement", "lifecycle", "derived"]
@@ -130,6 +131,7 @@ class Catalogue(Strict):
     parsed: dict[str, Parsed] = Field(default_factory=dict, exclude=True)
     # unavailable tags that available ones read as `optional` (name -> type): null columns when evaluating
     absent: dict[str, str] = Field(default_factory=dict)
+    channel_rules: ChannelRules | None = Field(None, exclude=True)  # of the source that sets `channels`
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 

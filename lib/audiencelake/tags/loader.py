@@ -106,7 +106,8 @@ class _Loader:
         if not any(t.sources for t in tags):
             raise self.fail("tags", "no tag reads a source: a profile needs at least one")
         order = self.order(tags)
-        return Catalogue(file=self.file, params=params, sources=sources, tags=tags, order=order, parsed=self.parsed)
+        return Catalogue(file=self.file, params=params, sources=sources, tags=tags, order=order, parsed=self.parsed,
+                         channel_rules=self.channels)  # fmt: skip
 
     def source(self, name: str, body: dict, params: set[str]) -> TagSource:
         key = f"sources.{name}"

@@ -1,0 +1,1 @@
+"""Channel attribution: journeys to each conversion and the models that credit its touchpoints."""
