@@ -288,6 +288,9 @@ def test_rules_based_attribution_equals_an_independent_reading_of_the_raw_files(
 
     lake: Lake = world["lake"]
     counts = run_stage("attribution", StageContext(lake, Run.create(AS_OF, "attribution-1")))
+    version = lake.version(lake.ref("gold", "attribution"))
+    again = run_stage("attribution", StageContext(lake, Run.create(AS_OF, "attribution-2")))
+    assert again == {**counts, "kept": 1} and lake.version(lake.ref("gold", "attribution")) == version  # no work
     got: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in lake.read(lake.ref("gold", "attribution")).where(F.col("as_of") == AS_OF).collect():
         got[(r["model"], r["channel"])][0] += r["conversions"]

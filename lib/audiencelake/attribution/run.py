@@ -13,13 +13,18 @@ from audiencelake.core.errors import MissingData
 from audiencelake.core.lake import Lake, check_schema
 from audiencelake.core.runs import Run
 from audiencelake.core.sql import sql_literal
+from audiencelake.core.stage_inputs import kept_or_built, library_version
+from audiencelake.tags.channels import ChannelRules
 from audiencelake.tags.loader import load_catalogue
 
 log = logging.getLogger("audiencelake.attribution")
+STAGE = "attribution"
+READS = ("orders", "clickstream_events", "campaign_touches")  # silver tables the journeys are built from
 
 
 def attribution_stage(lake: Lake, run: Run) -> dict:
-    """Journeys and rules-based attribution as of the run date.
+    """Journeys and rules-based attribution as of the run date, kept (no work, no commit) when the tables they are
+    built from, the channel rules and the library are as the date's last complete run found them.
 
     Raises:
         MissingData: no source of the tag catalogue names channel rules, so visits have no channel.
@@ -28,6 +33,16 @@ def attribution_stage(lake: Lake, run: Run) -> dict:
     rules = catalogue.channel_rules
     if rules is None:
         raise MissingData(f"attribution: no source of {catalogue.file} names channel rules (`channels:`)")
+    inputs = {"tables": {f"silver.{t}": lake.version(lake.ref("silver", t)) for t in READS},
+              "rules": rules.model_dump(mode="json"), "library": library_version()}  # fmt: skip
+    output = lake.ref("gold", "attribution")
+    counts = kept_or_built(lake, STAGE, run.as_of.isoformat(), inputs, output, lambda: _build(lake, run, rules), run)
+    if "kept" in counts:
+        log.info("attribution as of %s: orders, visits, touches and rules as its last run read them; kept", run.as_of)
+    return counts
+
+
+def _build(lake: Lake, run: Run, rules: ChannelRules) -> dict:
     date = f"as_of = {sql_literal(run.as_of)}"
     journeys_ref, attribution_ref = lake.ref("gold", "journeys"), lake.ref("gold", "attribution")
     journeys = build_journeys(lake, rules, rules.expression(), run.as_of)
