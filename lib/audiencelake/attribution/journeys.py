@@ -5,6 +5,7 @@ groups, identity-stitched (silver's user_id), oldest first. Built with joins per
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -20,7 +21,7 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time())
 
 
-def touchpoints(lake: Lake, rules: ChannelRules, channel_sql: str, start: date, end: date) -> DataFrame:
+def touchpoints(lake: Lake, rules: ChannelRules, start: date, end: date) -> DataFrame:
     """(user_id, ts, channel, campaign, kind) of the visits and campaign touches in [start, end] (dates, UTC), from
     whichever of silver.clickstream_events and silver.campaign_touches exist (an empty frame when neither does)."""
     parts = []
@@ -31,7 +32,7 @@ def touchpoints(lake: Lake, rules: ChannelRules, channel_sql: str, start: date, 
             visits.where(F.col("session_start") & F.col("user_id").isNotNull()).select(
                 "user_id",
                 F.col("event_ts").alias("ts"),
-                F.expr(channel_sql).alias("channel"),
+                F.expr(rules.expression()).alias("channel"),
                 F.coalesce("utm_campaign", F.lit("")).alias("campaign"),
                 F.lit("visit").alias("kind"),
             )  # fmt: skip
@@ -49,12 +50,7 @@ def touchpoints(lake: Lake, rules: ChannelRules, channel_sql: str, start: date, 
                 F.col("touch_type").alias("kind"),
             )  # fmt: skip
         )
-    if not parts:
-        return lake.spark.createDataFrame([], POINTS)
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    return reduce(DataFrame.unionByName, parts) if parts else lake.spark.createDataFrame([], POINTS)
 
 
 def conversions(lake: Lake, start: date, end: date) -> DataFrame:
@@ -68,13 +64,13 @@ def conversions(lake: Lake, start: date, end: date) -> DataFrame:
     return orders.where(F.col("conversion_ts") < F.lit(_start(end + timedelta(days=1))))
 
 
-def build_journeys(lake: Lake, rules: ChannelRules, channel_sql: str, as_of: date) -> DataFrame:
+def build_journeys(lake: Lake, rules: ChannelRules, as_of: date) -> DataFrame:
     """gold.journeys rows as of `as_of`: the conversions of the `window_days` up to it, each with the touchpoints
     of the `lookback_days` before it (strictly before the conversion), oldest first; none gives an empty array."""
     j = rules.journeys
     start = as_of - timedelta(days=j.window_days - 1)
     converted = conversions(lake, start, as_of)
-    points = touchpoints(lake, rules, channel_sql, start - timedelta(days=j.lookback_days), as_of).alias("p")
+    points = touchpoints(lake, rules, start - timedelta(days=j.lookback_days), as_of).alias("p")
     c = converted.alias("c")
     within = (
         (F.col("p.user_id") == F.col("c.user_id"))

@@ -45,7 +45,7 @@ def attribution_stage(lake: Lake, run: Run) -> dict:
 def _build(lake: Lake, run: Run, rules: ChannelRules) -> dict:
     date = f"as_of = {sql_literal(run.as_of)}"
     journeys_ref, attribution_ref = lake.ref("gold", "journeys"), lake.ref("gold", "attribution")
-    journeys = build_journeys(lake, rules, rules.expression(), run.as_of)
+    journeys = build_journeys(lake, rules, run.as_of)
     lake.replace_where(check_schema(journeys, "journeys"), journeys_ref, date)
     written = lake.read(journeys_ref).where(F.col("as_of") == F.lit(run.as_of))
     counts = written.agg(

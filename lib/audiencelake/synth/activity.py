@@ -145,19 +145,16 @@ def _traffic_fields(rng: np.random.Generator, channel: str) -> dict[str, str]:
     return {}  # direct: typed or bookmarked
 
 
-def traffic(rng: np.random.Generator, events: list[dict]) -> list[str]:
-    """Set where each visit came from on its first event (`_visit`), from a mix of channels drawn for the person
-    around TRAFFIC_SHARES; returns the channels in visit order. A separate `rng`, so the rest of the world is the same
-    with or without it."""
+def traffic(rng: np.random.Generator, events: list[dict]) -> None:
+    """Set where each visit came from on its first event (`_visit`: its UTM fields and referrer, and the planted
+    `_channel`), from a mix of channels drawn for the person around TRAFFIC_SHARES. A separate `rng`, so the rest of
+    the world is the same with or without it."""
     names = list(TRAFFIC_SHARES)
     mix = rng.dirichlet([TRAFFIC_SHARES[n] * 8 for n in names])
-    channels = []
     for event in events:
         if event.get("_visit"):
             channel = names[int(rng.choice(len(names), p=mix))]
             event.update(_traffic_fields(rng, channel), _channel=channel)
-            channels.append(channel)
-    return channels
 
 
 def _order(
